@@ -1,0 +1,292 @@
+/**
+ * Typed maps: BpfMap<K, V> encodes keys and values with their codecs and calls the bpf()
+ * map commands through libbpf. Per-CPU maps are the same class with a perCpu() value codec
+ * (one value per possible CPU), so every operation, batched or not, works on both.
+ */
+import type { Codec } from './codec.js';
+import { BpfError, errnoName } from './errors.js';
+import { libbpf } from './libbpf.js';
+
+/** enum bpf_map_type values sluice uses (include/uapi/linux/bpf.h). */
+export const MapType = {
+  HASH: 1,
+  ARRAY: 2,
+  PROG_ARRAY: 3,
+  PERCPU_HASH: 5,
+  PERCPU_ARRAY: 6,
+  LRU_HASH: 9,
+  LRU_PERCPU_HASH: 10,
+  ARRAY_OF_MAPS: 12,
+  HASH_OF_MAPS: 13,
+  SOCKMAP: 15,
+  SOCKHASH: 18,
+  RINGBUF: 27,
+} as const;
+
+const PER_CPU_TYPES = new Set<number>([MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH]);
+export const isPerCpuType = (type: number): boolean => PER_CPU_TYPES.has(type);
+
+/** BPF_ANY / BPF_NOEXIST / BPF_EXIST */
+export type UpdateFlag = 'any' | 'noexist' | 'exist';
+const UPDATE_FLAGS: Record<UpdateFlag, number> = { any: 0, noexist: 1, exist: 2 };
+
+const ENOENT = 2;
+// Errors by which the kernel says "no batch ops for this map type".
+const NO_BATCH = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'ENOTSUPP', 'errno 524']);
+const BATCH_CHUNK = 4096;
+
+let possibleCpus = 0;
+/** Number of possible CPUs: the length of every per-CPU value. */
+export function numPossibleCpus(): number {
+  if (!possibleCpus) {
+    const n = libbpf.num_possible_cpus() as number;
+    if (n < 0) throw new BpfError('libbpf_num_possible_cpus', 'system', n);
+    possibleCpus = n;
+  }
+  return possibleCpus;
+}
+
+/** The value codec of a per-CPU map: the kernel pads each CPU's slot to 8 bytes. */
+export function perCpu<T>(codec: Codec<T>, cpus = numPossibleCpus()): Codec<T[]> {
+  const slot = Math.ceil(codec.size / 8) * 8;
+  return {
+    name: codec.name,
+    size: slot * cpus,
+    align: 8,
+    encode(values, buf, offset) {
+      for (let cpu = 0; cpu < cpus; cpu++) {
+        const v = values[cpu] ?? values[0];
+        if (v === undefined) throw new Error(`per-CPU value for ${codec.name} needs at least one element`);
+        codec.encode(v, buf, offset + cpu * slot);
+      }
+    },
+    decode(buf, offset) {
+      const out: T[] = [];
+      for (let cpu = 0; cpu < cpus; cpu++) out.push(codec.decode(buf, offset + cpu * slot));
+      return out;
+    },
+  };
+}
+
+/** Adds up per-CPU values field by field (numbers and bigints); other fields from CPU 0. */
+export function sumPerCpu<T>(values: readonly T[]): T {
+  const [first, ...rest] = values;
+  if (first === undefined) throw new Error('sumPerCpu: no values');
+  if (typeof first === 'number' || typeof first === 'bigint') {
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-return -- T is number | bigint here
+    return rest.reduce<any>((a, b) => a + b, first);
+  }
+  const sum: Record<string, unknown> = { ...(first as Record<string, unknown>) };
+  for (const v of rest) {
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (typeof x === 'number') sum[k] = (sum[k] as number) + x;
+      else if (typeof x === 'bigint') sum[k] = (sum[k] as bigint) + x;
+    }
+  }
+  return sum as T;
+}
+
+export interface MapInfo {
+  name: string;
+  fd: number;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+}
+
+export class BpfMap<K, V> {
+  readonly name: string;
+  readonly fd: number;
+  readonly type: number;
+  readonly maxEntries: number;
+  readonly key: Codec<K>;
+  readonly value: Codec<V>;
+  // Scratch buffers reused by single-element calls: they run synchronously, one at a time.
+  private readonly keyBuf: Buffer;
+  private readonly nextKeyBuf: Buffer;
+  private readonly valueBuf: Buffer;
+  private batchSupported = true;
+
+  constructor(info: MapInfo, key: Codec<K>, value: Codec<V>) {
+    this.name = info.name;
+    this.fd = info.fd;
+    this.type = info.type;
+    this.maxEntries = info.maxEntries;
+    this.key = key;
+    this.value = value;
+    this.keyBuf = Buffer.alloc(key.size);
+    this.nextKeyBuf = Buffer.alloc(key.size);
+    this.valueBuf = Buffer.alloc(value.size);
+  }
+
+  private fail(call: string, ret: number): never {
+    throw new BpfError(call, this.name, ret);
+  }
+
+  /** The value for key, or undefined when absent. */
+  lookup(key: K): V | undefined {
+    this.key.encode(key, this.keyBuf, 0);
+    const ret = libbpf.map_lookup_elem(this.fd, this.keyBuf, this.valueBuf) as number;
+    if (ret === -ENOENT) return undefined;
+    if (ret < 0) this.fail('bpf_map_lookup_elem', ret);
+    return this.value.decode(this.valueBuf, 0);
+  }
+
+  update(key: K, value: V, flag: UpdateFlag = 'any'): void {
+    this.key.encode(key, this.keyBuf, 0);
+    this.value.encode(value, this.valueBuf, 0);
+    this.updateRaw(this.keyBuf, this.valueBuf, flag);
+  }
+
+  /** Update from already-encoded bytes: the hot path of bulk programming. */
+  updateRaw(key: Buffer, value: Buffer, flag: UpdateFlag = 'any'): void {
+    const ret = libbpf.map_update_elem(this.fd, key, value, UPDATE_FLAGS[flag]) as number;
+    if (ret < 0) this.fail('bpf_map_update_elem', ret);
+  }
+
+  /** Deletes key; false when it was not there. */
+  delete(key: K): boolean {
+    this.key.encode(key, this.keyBuf, 0);
+    const ret = libbpf.map_delete_elem(this.fd, this.keyBuf) as number;
+    if (ret === -ENOENT) return false;
+    if (ret < 0) this.fail('bpf_map_delete_elem', ret);
+    return true;
+  }
+
+  *keys(): Generator<K> {
+    let prev: Buffer | null = null;
+    for (;;) {
+      const ret = libbpf.map_get_next_key(this.fd, prev, this.nextKeyBuf) as number;
+      if (ret === -ENOENT) return;
+      if (ret < 0) this.fail('bpf_map_get_next_key', ret);
+      prev = Buffer.from(this.nextKeyBuf);
+      yield this.key.decode(prev, 0);
+    }
+  }
+
+  /** Every (key, value); entries deleted while iterating are skipped. */
+  *entries(): Generator<[K, V]> {
+    for (const k of this.keys()) {
+      const v = this.lookup(k);
+      if (v !== undefined) yield [k, v];
+    }
+  }
+
+  /**
+   * Updates many entries; uses BPF_MAP_UPDATE_BATCH in chunks, or single updates where the
+   * kernel has no batch op for this map type. Returns the number of entries written.
+   */
+  updateBatch(entries: readonly (readonly [K, V])[], flag: UpdateFlag = 'any'): number {
+    const keys = Buffer.alloc(entries.length * this.key.size);
+    const values = Buffer.alloc(entries.length * this.value.size);
+    entries.forEach(([k, v], i) => {
+      this.key.encode(k, keys, i * this.key.size);
+      this.value.encode(v, values, i * this.value.size);
+    });
+    return this.updateBatchRaw(keys, values, entries.length, flag);
+  }
+
+  /** Batch update from packed, already-encoded key and value arrays. */
+  updateBatchRaw(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag = 'any'): number {
+    const ks = this.key.size;
+    const vs = this.value.size;
+    const opts = { sz: 24, elem_flags: UPDATE_FLAGS[flag], flags: 0 };
+    let done = 0;
+    while (done < count && this.batchSupported) {
+      const n = [Math.min(BATCH_CHUNK, count - done)];
+      const ret = libbpf.map_update_batch(
+        this.fd,
+        keys.subarray(done * ks),
+        values.subarray(done * vs),
+        n,
+        opts,
+      ) as number;
+      if (ret < 0) {
+        if (done === 0 && NO_BATCH.has(errnoName(ret))) {
+          this.batchSupported = false;
+          break;
+        }
+        this.fail('bpf_map_update_batch', ret);
+      }
+      done += n[0] ?? 0;
+    }
+    for (; done < count; done++) {
+      this.updateRaw(keys.subarray(done * ks, (done + 1) * ks), values.subarray(done * vs, (done + 1) * vs), flag);
+    }
+    return done;
+  }
+
+  /** Reads the whole map: BPF_MAP_LOOKUP_BATCH where supported, else iteration. */
+  lookupBatch(): [K, V][] {
+    if (!this.batchSupported) return [...this.entries()];
+    const ks = this.key.size;
+    const vs = this.value.size;
+    const chunk = Math.max(1, Math.min(BATCH_CHUNK, this.maxEntries));
+    const keys = Buffer.alloc(chunk * ks);
+    const values = Buffer.alloc(chunk * vs);
+    // The batch cursor is opaque: a bucket index for hashes, a key for arrays.
+    const tokenSize = Math.max(ks, 8);
+    let inBatch: Buffer | null = null;
+    const outBatch = Buffer.alloc(tokenSize);
+    const out: [K, V][] = [];
+    for (;;) {
+      const n = [chunk];
+      const ret = libbpf.map_lookup_batch(this.fd, inBatch, outBatch, keys, values, n, {
+        sz: 24,
+        elem_flags: 0,
+        flags: 0,
+      }) as number;
+      if (ret < 0 && ret !== -ENOENT) {
+        if (inBatch === null && NO_BATCH.has(errnoName(ret))) {
+          this.batchSupported = false;
+          return [...this.entries()];
+        }
+        this.fail('bpf_map_lookup_batch', ret);
+      }
+      const got = n[0] ?? 0;
+      for (let i = 0; i < got; i++) out.push([this.key.decode(keys, i * ks), this.value.decode(values, i * vs)]);
+      if (ret === -ENOENT) return out; // the kernel says: no more
+      inBatch = Buffer.from(outBatch);
+    }
+  }
+
+  /** Deletes many keys; returns how many were deleted. Missing keys fail the batch op, so
+   * they are retried one by one and skipped. */
+  deleteBatch(keys: readonly K[]): number {
+    const ks = this.key.size;
+    const packed = Buffer.alloc(keys.length * ks);
+    keys.forEach((k, i) => this.key.encode(k, packed, i * ks));
+    let done = 0;
+    let deleted = 0;
+    while (done < keys.length && this.batchSupported) {
+      const n = [Math.min(BATCH_CHUNK, keys.length - done)];
+      const ret = libbpf.map_delete_batch(this.fd, packed.subarray(done * ks), n, { sz: 24, elem_flags: 0, flags: 0 }) as number;
+      const got = n[0] ?? 0;
+      done += got;
+      deleted += got;
+      if (ret === -ENOENT) {
+        done++; // the key at `done` was absent: skip it and go on
+        continue;
+      }
+      if (ret < 0) {
+        if (done === 0 && NO_BATCH.has(errnoName(ret))) {
+          this.batchSupported = false;
+          break;
+        }
+        this.fail('bpf_map_delete_batch', ret);
+      }
+    }
+    for (; done < keys.length; done++) {
+      const k = keys[done];
+      if (k !== undefined && this.delete(k)) deleted++;
+    }
+    return deleted;
+  }
+
+  /** Removes every entry (hash types; arrays cannot delete). */
+  clear(): number {
+    return this.deleteBatch([...this.keys()]);
+  }
+}
+
