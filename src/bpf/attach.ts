@@ -1,0 +1,189 @@
+/**
+ * Attach handles: each attach returns a handle whose dispose() detaches exactly what it
+ * attached. Every live handle is listed by attachments(), so sluice can say what it has
+ * attached where.
+ */
+import { closeSync, constants, openSync, readFileSync, realpathSync } from 'node:fs';
+import koffi from 'koffi';
+import { BpfError, SluiceError } from './errors.js';
+import type { Ptr } from './libbpf.js';
+import { libbpf, libcApi } from './libbpf.js';
+import type { BpfMap } from './map.js';
+import type { BpfProgram } from './object.js';
+
+export type AttachKind = 'xdp' | 'tc' | 'cgroup' | 'sk_msg';
+
+export interface AttachmentInfo {
+  kind: AttachKind;
+  program: string;
+  /** Interface name, cgroup path or map name. */
+  target: string;
+  /** xdp: native|generic; tc: ingress|egress; cgroup: the attach type. */
+  point: string;
+}
+
+export interface Attachment extends AttachmentInfo {
+  detach(): void;
+  [Symbol.dispose](): void;
+}
+
+const live = new Set<Attachment>();
+
+/** What this process has attached and not yet detached. */
+export function attachments(): AttachmentInfo[] {
+  return [...live].map(({ kind, program, target, point }) => ({ kind, program, target, point }));
+}
+
+function track(info: AttachmentInfo, detach: () => void): Attachment {
+  let attached = true;
+  const handle: Attachment = {
+    ...info,
+    detach() {
+      if (!attached) return;
+      attached = false;
+      live.delete(handle);
+      detach();
+    },
+    [Symbol.dispose]() {
+      handle.detach();
+    },
+  };
+  live.add(handle);
+  return handle;
+}
+
+/** ifindex of an interface in the calling process's network namespace. */
+export function ifindexOf(ifname: string): number {
+  const index = libcApi.if_nametoindex(ifname) as number;
+  if (!index) throw new BpfError('if_nametoindex', ifname, -koffi.errno());
+  return index;
+}
+
+// include/uapi/linux/if_link.h
+const XDP_FLAGS = { UPDATE_IF_NOEXIST: 1, SKB_MODE: 2, DRV_MODE: 4 };
+
+export type XdpMode = 'native' | 'generic';
+
+/** Attaches an XDP program; fails with EBUSY if the interface already has one. */
+export function attachXdp(prog: BpfProgram, ifname: string, mode: XdpMode = 'native'): Attachment {
+  const ifindex = ifindexOf(ifname);
+  const flags = XDP_FLAGS.UPDATE_IF_NOEXIST | (mode === 'native' ? XDP_FLAGS.DRV_MODE : XDP_FLAGS.SKB_MODE);
+  const ret = libbpf.xdp_attach(ifindex, prog.fd, flags, null) as number;
+  if (ret < 0) throw new BpfError('bpf_xdp_attach', `${prog.name} on ${ifname} (${mode})`, ret);
+  return track({ kind: 'xdp', program: prog.name, target: ifname, point: mode }, () => {
+    const modeFlag = mode === 'native' ? XDP_FLAGS.DRV_MODE : XDP_FLAGS.SKB_MODE;
+    const r = libbpf.xdp_detach(ifindex, modeFlag, null) as number;
+    if (r < 0) throw new BpfError('bpf_xdp_detach', `${prog.name} on ${ifname}`, r);
+  });
+}
+
+/** The id of the XDP program attached to an interface, 0 when none. */
+export function xdpProgramId(ifname: string): number {
+  const id = [0];
+  const ret = libbpf.xdp_query_id(ifindexOf(ifname), 0, id) as number;
+  if (ret < 0) throw new BpfError('bpf_xdp_query_id', ifname, ret);
+  return id[0] ?? 0;
+}
+
+export type TcDirection = 'ingress' | 'egress';
+const TC_POINT = { ingress: 1, egress: 2 };
+// clsact hooks this process created, with how many of our filters use each.
+const clsactUsers = new Map<number, number>();
+
+export interface TcOptions {
+  /** Filter priority; lower runs first. Default 1. */
+  priority?: number;
+  /** Filter handle. Default 1. */
+  handle?: number;
+}
+
+/** Attaches a TC (sched_cls, direct-action) program on the interface's clsact qdisc. */
+export function attachTc(prog: BpfProgram, ifname: string, direction: TcDirection, opts: TcOptions = {}): Attachment {
+  const ifindex = ifindexOf(ifname);
+  const hook = { sz: 24, ifindex, attach_point: TC_POINT[direction], parent: 0 };
+  const created = libbpf.tc_hook_create(hook) as number;
+  // EEXIST: a clsact qdisc is already there (ours or not); we share it and never remove it.
+  const ownsHook = created === 0;
+  if (created < 0 && created !== -17) throw new BpfError('bpf_tc_hook_create', `clsact on ${ifname}`, created);
+  if (ownsHook || clsactUsers.has(ifindex)) clsactUsers.set(ifindex, (clsactUsers.get(ifindex) ?? 0) + 1);
+  const tcOpts = { sz: 32, prog_fd: prog.fd, flags: 0, prog_id: 0, handle: opts.handle ?? 1, priority: opts.priority ?? 1 };
+  const ret = libbpf.tc_attach(hook, tcOpts) as number;
+  if (ret < 0) {
+    releaseClsact(ifindex, hook);
+    throw new BpfError('bpf_tc_attach', `${prog.name} on ${ifname} ${direction}`, ret);
+  }
+  return track({ kind: 'tc', program: prog.name, target: ifname, point: direction }, () => {
+    const detachOpts = { sz: 32, prog_fd: 0, flags: 0, prog_id: 0, handle: tcOpts.handle, priority: tcOpts.priority };
+    const r = libbpf.tc_detach(hook, detachOpts) as number;
+    releaseClsact(ifindex, hook);
+    if (r < 0) throw new BpfError('bpf_tc_detach', `${prog.name} on ${ifname} ${direction}`, r);
+  });
+}
+
+function releaseClsact(ifindex: number, hook: { sz: number; ifindex: number; attach_point: number; parent: number }): void {
+  const users = clsactUsers.get(ifindex);
+  if (users === undefined) return;
+  if (users > 1) {
+    clsactUsers.set(ifindex, users - 1);
+    return;
+  }
+  clsactUsers.delete(ifindex);
+  // Destroying with both points removes the whole clsact qdisc we created.
+  libbpf.tc_hook_destroy({ ...hook, attach_point: TC_POINT.ingress | TC_POINT.egress });
+}
+
+/** Names of cgroup attach types (enum bpf_attach_type) for listings. */
+const CGROUP_ATTACH_NAMES: Record<number, string> = {
+  3: 'sock_ops',
+  10: 'connect4',
+  14: 'post_bind4',
+  18: 'sendmsg4',
+  19: 'recvmsg4',
+  29: 'getpeername4',
+  2: 'sock_create',
+};
+
+/**
+ * Attaches a cgroup program (connect4, sendmsg4, recvmsg4, getpeername4, sock_ops, ...) with a
+ * BPF link, so it detaches when the handle is disposed or the process dies. Refuses a cgroup
+ * hierarchy's root: sluice only attaches to cgroups it made.
+ */
+export function attachCgroup(prog: BpfProgram, cgroupPath: string): Attachment {
+  const path = realpathSync(cgroupPath);
+  if (isCgroupRoot(path)) {
+    throw new SluiceError('ATTACH', `refusing to attach ${prog.name} to the root cgroup ${path}: use a cgroup sluice made`);
+  }
+  const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  let link: Ptr;
+  try {
+    link = libbpf.program_attach_cgroup(prog.handle, fd) as Ptr;
+    if (!link) throw new BpfError('bpf_program__attach_cgroup', `${prog.name} on ${path}`, -koffi.errno());
+  } finally {
+    closeSync(fd); // the link holds its own reference to the cgroup
+  }
+  const point = CGROUP_ATTACH_NAMES[prog.expectedAttachType] ?? `attach type ${prog.expectedAttachType}`;
+  return track({ kind: 'cgroup', program: prog.name, target: path, point }, () => {
+    libbpf.link_destroy(link);
+  });
+}
+
+function isCgroupRoot(path: string): boolean {
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((line) => {
+      const [, mountPoint, fsType] = line.split(' ');
+      return fsType === 'cgroup2' && mountPoint === path;
+    });
+}
+
+const BPF_SK_MSG_VERDICT = 7;
+
+/** Attaches an sk_msg program to a sockhash/sockmap: it then sees every message its sockets send. */
+export function attachSkMsg(prog: BpfProgram, map: BpfMap<unknown, unknown>): Attachment {
+  const ret = libbpf.prog_attach(prog.fd, map.fd, BPF_SK_MSG_VERDICT, 0) as number;
+  if (ret < 0) throw new BpfError('bpf_prog_attach', `${prog.name} on ${map.name}`, ret);
+  return track({ kind: 'sk_msg', program: prog.name, target: map.name, point: 'sk_msg_verdict' }, () => {
+    const r = libbpf.prog_detach2(prog.fd, map.fd, BPF_SK_MSG_VERDICT) as number;
+    if (r < 0) throw new BpfError('bpf_prog_detach2', `${prog.name} on ${map.name}`, r);
+  });
+}

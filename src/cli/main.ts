@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+/**
+ * The sluice command line. Commands are defined in this folder and call into the layers below
+ * (DESIGN.md): nothing else imports cli.
+ */
+import { Command } from 'commander';
+import { SluiceError } from '../bpf/errors.js';
+import { registerBench } from './bench.js';
+import { registerDoctor } from './doctor.js';
+import { version } from './version.js';
+
+const program = new Command()
+  .name('sluice')
+  .description('eBPF network acceleration engine for Kubernetes')
+  .version(version())
+  .showHelpAfterError();
+
+registerDoctor(program);
+registerBench(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // Our own errors are the user's to fix: one clear message, no stack trace.
+  if (error instanceof SluiceError) {
+    process.stderr.write(`sluice: ${error.message}\n`);
+    process.exit(1);
+  }
+  throw error;
+}
