@@ -134,13 +134,18 @@ function releaseClsact(ifindex: number, hook: { sz: number; ifindex: number; att
 
 /** Names of cgroup attach types (enum bpf_attach_type) for listings. */
 const CGROUP_ATTACH_NAMES: Record<number, string> = {
-  3: 'sock_ops',
-  10: 'connect4',
-  14: 'post_bind4',
-  18: 'sendmsg4',
-  19: 'recvmsg4',
-  29: 'getpeername4',
   2: 'sock_create',
+  3: 'sock_ops',
+  8: 'bind4',
+  10: 'connect4',
+  11: 'connect6',
+  12: 'post_bind4',
+  14: 'sendmsg4',
+  15: 'sendmsg6',
+  19: 'recvmsg4',
+  20: 'recvmsg6',
+  29: 'getpeername4',
+  30: 'getpeername6',
 };
 
 /**

@@ -71,7 +71,6 @@ export const PrintFn = koffi.proto('int libbpf_print_fn(int level, const char *f
 /** ring_buffer_sample_fn */
 export const SampleFn = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
 
-/* eslint-disable @typescript-eslint/no-unsafe-assignment -- koffi returns untyped callables */
 export const libbpf = {
   major_version: lib.func('uint32_t libbpf_major_version(void)'),
   minor_version: lib.func('uint32_t libbpf_minor_version(void)'),
@@ -163,4 +162,3 @@ export const libcApi = {
   vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)'),
   if_nametoindex: libc.func('uint32_t if_nametoindex(const char *name)'),
 };
-/* eslint-enable @typescript-eslint/no-unsafe-assignment */

@@ -72,10 +72,8 @@ export function perCpu<T>(codec: Codec<T>, cpus = numPossibleCpus()): Codec<T[]>
 export function sumPerCpu<T>(values: readonly T[]): T {
   const [first, ...rest] = values;
   if (first === undefined) throw new Error('sumPerCpu: no values');
-  if (typeof first === 'number' || typeof first === 'bigint') {
-    // eslint-disable-next-line @typescript-eslint/no-unsafe-return -- T is number | bigint here
-    return rest.reduce<any>((a, b) => a + b, first);
-  }
+  if (typeof first === 'number') return rest.reduce<number>((a, b) => a + (b as number), first) as T;
+  if (typeof first === 'bigint') return rest.reduce<bigint>((a, b) => a + (b as bigint), first) as T;
   const sum: Record<string, unknown> = { ...(first as Record<string, unknown>) };
   for (const v of rest) {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {

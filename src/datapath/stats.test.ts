@@ -21,14 +21,30 @@ const v6 = { src: '2001:db8::1', dst: '2001:db8::2' };
 const cases: { name: string; spec: PacketSpec; proto: number; flow: boolean }[] = [
   {
     name: 'TCP SYN with options',
-    spec: { ipv4: v4, tcp: { sport: 40000, dport: 80, flags: 'S', options: [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }] } },
+    spec: {
+      ipv4: v4,
+      tcp: {
+        sport: 40000,
+        dport: 80,
+        flags: 'S',
+        options: [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }],
+      },
+    },
     proto: StatsProto.TCP,
     flow: true,
   },
-  { name: 'UDP', spec: { ipv4: v4, udp: { sport: 5353, dport: 53 }, payload: 'query' }, proto: StatsProto.UDP, flow: true },
+  {
+    name: 'UDP',
+    spec: { ipv4: v4, udp: { sport: 5353, dport: 53 }, payload: 'query' },
+    proto: StatsProto.UDP,
+    flow: true,
+  },
   {
     name: 'IPv4 with options, UDP',
-    spec: { ipv4: { ...v4, options: Buffer.from([0x94, 0x04, 0x00, 0x00]) }, udp: { sport: 1, dport: 2 } },
+    spec: {
+      ipv4: { ...v4, options: Buffer.from([0x94, 0x04, 0x00, 0x00]) },
+      udp: { sport: 1, dport: 2 },
+    },
     proto: StatsProto.UDP,
     flow: true,
   },
@@ -36,13 +52,27 @@ const cases: { name: string; spec: PacketSpec; proto: number; flow: boolean }[] 
     name: 'ICMP port unreachable quoting a UDP packet',
     spec: {
       ipv4: { src: v4.dst, dst: v4.src },
-      icmp: { type: 3, code: 3, inner: buildInnerIp({ ipv4: v4, udp: { sport: 5353, dport: 53 } }) },
+      icmp: {
+        type: 3,
+        code: 3,
+        inner: buildInnerIp({ ipv4: v4, udp: { sport: 5353, dport: 53 } }),
+      },
     },
     proto: StatsProto.ICMP,
     flow: true,
   },
-  { name: 'TCP over IPv6', spec: { ipv6: v6, tcp: { sport: 1000, dport: 443, flags: 'SA' } }, proto: StatsProto.TCP, flow: false },
-  { name: 'ICMPv6 echo', spec: { ipv6: v6, icmpv6: { type: 128, code: 0, id: 1, seq: 1 } }, proto: StatsProto.ICMPV6, flow: false },
+  {
+    name: 'TCP over IPv6',
+    spec: { ipv6: v6, tcp: { sport: 1000, dport: 443, flags: 'SA' } },
+    proto: StatsProto.TCP,
+    flow: false,
+  },
+  {
+    name: 'ICMPv6 echo',
+    spec: { ipv6: v6, icmpv6: { type: 128, code: 0, id: 1, seq: 1 } },
+    proto: StatsProto.ICMPV6,
+    flow: false,
+  },
   {
     name: 'ARP (not IP)',
     spec: { eth: { type: 0x0806 }, payload: Buffer.alloc(28) },
@@ -60,7 +90,8 @@ describe('packet_stats datapath', () => {
   after(() => obj?.close());
   beforeEach(() => {
     obj.maps.flow_table.clear();
-    for (let i = 0; i <= StatsProto.NON_IP; i++) obj.maps.proto_stats.update(i, [{ packets: 0n, bytes: 0n }]);
+    for (let i = 0; i <= StatsProto.NON_IP; i++)
+      obj.maps.proto_stats.update(i, [{ packets: 0n, bytes: 0n }]);
   });
 
   for (const program of ['stats_xdp', 'stats_tc'] as const) {
@@ -77,7 +108,10 @@ describe('packet_stats datapath', () => {
         assert.equal(r.retval, isDropped ? drop : pass, `${c.name}: verdict`);
         assert.ok(r.data.equals(data), `${c.name}: packet unchanged`);
         const e = expected.get(c.proto) ?? { packets: 0n, bytes: 0n };
-        expected.set(c.proto, { packets: e.packets + BigInt(repeat), bytes: e.bytes + BigInt(repeat * data.length) });
+        expected.set(c.proto, {
+          packets: e.packets + BigInt(repeat),
+          bytes: e.bytes + BigInt(repeat * data.length),
+        });
       }
       for (let i = 0; i <= StatsProto.NON_IP; i++) {
         const got = sumPerCpu(obj.maps.proto_stats.lookup(i) ?? []);
@@ -101,7 +135,12 @@ describe('packet_stats datapath', () => {
   it('a flow primed from user space is continued, not restarted, by the program', () => {
     const data = buildPacket(cases[1]!.spec);
     const key = { saddr: v4.src, daddr: v4.dst, sport: 5353, dport: 53, proto: 17 };
-    obj.maps.flow_table.update(key, { packets: 100n, bytes: 1000n, first_seen_ns: 1n, last_seen_ns: 1n });
+    obj.maps.flow_table.update(key, {
+      packets: 100n,
+      bytes: 1000n,
+      first_seen_ns: 1n,
+      last_seen_ns: 1n,
+    });
     testRun(obj.program('stats_tc'), { data });
     const after = obj.maps.flow_table.lookup(key);
     assert.equal(after?.packets, 101n);
@@ -110,10 +149,15 @@ describe('packet_stats datapath', () => {
 
   it('sends a ring buffer event for each new flow, without blocking the event loop', async () => {
     const events: { sport: number; dport: number }[] = [];
-    const reader = obj.maps.flow_events.read((e) => events.push({ sport: e.key.sport, dport: e.key.dport }));
+    const reader = obj.maps.flow_events.read((e) =>
+      events.push({ sport: e.key.sport, dport: e.key.dport }),
+    );
     try {
       for (let sport = 1000; sport < 1010; sport++) {
-        testRun(obj.program('stats_xdp'), { data: buildPacket({ ipv4: v4, udp: { sport, dport: 9 } }), repeat: 2 });
+        testRun(obj.program('stats_xdp'), {
+          data: buildPacket({ ipv4: v4, udp: { sport, dport: 9 } }),
+          repeat: 2,
+        });
       }
       // Earlier tests' flows are still queued in the ring: look only at this test's (dport 9).
       const ours = () => events.filter((e) => e.dport === 9).map((e) => e.sport);

@@ -43,29 +43,27 @@ export function parseIPv6(text: string): Buffer {
   const fail = (): never => {
     throw new Error(`invalid IPv6 address ${JSON.stringify(text)}`);
   };
-  let groups: number[] = [];
-  let head = text;
   // A trailing dotted quad (e.g. ::ffff:198.18.0.1) stands for the last two groups.
-  const lastColon = text.lastIndexOf(':');
-  const tail = text.slice(lastColon + 1);
+  let head = text;
   let tailGroups: number[] = [];
-  if (tail.includes('.')) {
+  const lastColon = text.lastIndexOf(':');
+  if (text.slice(lastColon + 1).includes('.')) {
     if (lastColon < 0) fail();
     let v4: Buffer;
     try {
-      v4 = parseIPv4(tail);
+      v4 = parseIPv4(text.slice(lastColon + 1));
     } catch {
       return fail();
     }
     tailGroups = [v4.readUInt16BE(0), v4.readUInt16BE(2)];
-    // Keep the colon so that "::1.2.3.4" still reads as "::" followed by the quad.
-    head = text.slice(0, lastColon + 1);
-    if (head.endsWith(':') && !head.endsWith('::')) head = head.slice(0, -1);
+    // Drop the colon before the quad unless it is half of a "::".
+    head = text.slice(0, text.endsWith('::', lastColon + 1) ? lastColon + 1 : lastColon);
   }
   const readGroups = (s: string): number[] => {
     if (s === '') return [];
     return s.split(':').map((g) => (/^[0-9a-fA-F]{1,4}$/.test(g) ? parseInt(g, 16) : fail()));
   };
+  let groups: number[];
   const dbl = head.indexOf('::');
   if (dbl >= 0) {
     if (head.indexOf('::', dbl + 1) >= 0) fail();

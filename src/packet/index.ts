@@ -35,7 +35,12 @@ export type {
   TcpSpec,
   UdpSpec,
 } from './build.js';
-export { decodeIpv4Options, decodeTcpOptions, encodeIpv4Options, encodeTcpOptions } from './options.js';
+export {
+  decodeIpv4Options,
+  decodeTcpOptions,
+  encodeIpv4Options,
+  encodeTcpOptions,
+} from './options.js';
 export type { Ipv4Option, TcpOption } from './options.js';
 export { decodeTcpFlags, tcpFlagsByte } from './tcp-flags.js';
 export type { TcpFlags } from './tcp-flags.js';

@@ -40,6 +40,11 @@ export interface ParseOptions {
    * header cut short is then reported as `partialL4`. Default false.
    */
   allowTruncated?: boolean;
+  /**
+   * Decode IPv4 and TCP options. Default true; false leaves `options` empty (`optionsRaw` is
+   * still set), for packets whose options are deliberately malformed.
+   */
+  decodeOptions?: boolean;
 }
 
 export interface ParsedEth {
@@ -177,11 +182,18 @@ interface Ctx {
   /** Prefix for error layer names, e.g. "icmp.inner." inside a quoted packet. */
   prefix: string;
   allowTruncated: boolean;
+  decodeOptions: boolean;
   depth: number;
 }
 
 export function parsePacket(buf: Buffer, opts: ParseOptions = {}): ParsedPacket {
-  const ctx: Ctx = { buf, prefix: '', allowTruncated: opts.allowTruncated ?? false, depth: 0 };
+  const ctx: Ctx = {
+    buf,
+    prefix: '',
+    allowTruncated: opts.allowTruncated ?? false,
+    decodeOptions: opts.decodeOptions ?? true,
+    depth: 0,
+  };
   return parseFrom(ctx, 0, buf.length, opts.l2 ?? true);
 }
 
@@ -257,14 +269,6 @@ function parseFrom(ctx: Ctx, start: number, end: number, l2: boolean): ParsedPac
     l3End = ipEnd;
     out.trailer = Buffer.from(buf.subarray(ipEnd, end));
   }
-  if (l4Off > l3End) {
-    throw new PacketParseError(
-      `${ctx.prefix}${l3}`,
-      'headerLength',
-      `headers end at offset ${l4Off}, beyond the packet end ${l3End}`,
-    );
-  }
-
   let payloadOff = l4Off;
   let payloadEnd = l3End;
   const avail = l3End - l4Off;
@@ -330,12 +334,7 @@ function parseIpv4(ctx: Ctx, off: number, end: number): ParsedIpv4 {
   const tos = buf.readUInt8(off + 1);
   const frag = buf.readUInt16BE(off + 6);
   const optionsRaw = Buffer.from(buf.subarray(off + 20, off + headerLength));
-  let options: Ipv4Option[];
-  try {
-    options = decodeIpv4Options(optionsRaw);
-  } catch (e) {
-    throw withPrefix(e, ctx.prefix);
-  }
+  const options = decodeWith(ctx, decodeIpv4Options, optionsRaw);
   return {
     offset: off,
     version,
@@ -427,12 +426,7 @@ function parseTcp(ctx: Ctx, off: number, end: number): ParsedTcp | undefined {
   const flagsByte = buf.readUInt8(off + 13);
   const { flags, letters } = decodeTcpFlags(flagsByte);
   const optionsRaw = Buffer.from(buf.subarray(off + 20, off + headerLength));
-  let options: TcpOption[];
-  try {
-    options = decodeTcpOptions(optionsRaw);
-  } catch (e) {
-    throw withPrefix(e, ctx.prefix);
-  }
+  const options = decodeWith(ctx, decodeTcpOptions, optionsRaw);
   return {
     offset: off,
     headerLength,
@@ -499,6 +493,7 @@ function parseIcmp(ctx: Ctx, layer: 'icmp' | 'icmpv6', off: number, end: number)
       buf,
       prefix: `${ctx.prefix}${layer}.inner.`,
       allowTruncated: true,
+      decodeOptions: ctx.decodeOptions,
       depth: ctx.depth + 1,
     };
     icmp.inner = parseFrom(inner, off + 8, end, false);
@@ -526,6 +521,15 @@ function partialL4(ctx: Ctx, protocol: number, off: number, end: number, full: n
   }
   if (protocol === IPPROTO_TCP && end - off >= 8) part.seq = buf.readUInt32BE(off + 4);
   return part;
+}
+
+function decodeWith<T>(ctx: Ctx, decode: (raw: Buffer) => T[], raw: Buffer): T[] {
+  if (!ctx.decodeOptions) return [];
+  try {
+    return decode(raw);
+  } catch (e) {
+    throw withPrefix(e, ctx.prefix);
+  }
 }
 
 function withPrefix(e: unknown, prefix: string): unknown {

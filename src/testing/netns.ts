@@ -11,24 +11,63 @@ export function ip(...args: string[]): string {
 }
 
 /** Runs a command inside a namespace and returns its stdout. */
-export function inNetns(ns: string, command: string, args: string[], input?: string): string {
-  return execFileSync('ip', ['netns', 'exec', ns, command, ...args], {
-    stdio: 'pipe',
-    ...(input === undefined ? {} : { input }),
-  }).toString();
+export function inNetns(ns: string, command: string, args: string[]): string {
+  return execFileSync('ip', ['netns', 'exec', ns, command, ...args], { stdio: 'pipe' }).toString();
 }
 
-/** Creates a namespace holding a veth pair (a <-> b, both up), runs fn, always deletes it. */
-export async function withVethNetns<T>(fn: (ns: string, a: string, b: string) => Promise<T> | T): Promise<T> {
-  const ns = `sl-test-${process.pid}-${serial++}`;
-  ip('netns', 'add', ns);
+export interface VethPair {
+  /** Namespace holding `dev` (198.18.0.1/30), where programs get attached. */
+  ns: string;
+  dev: string;
+  addr: string;
+  /** Namespace holding the peer (198.18.0.2/30), which sends traffic at `dev`. */
+  peerNs: string;
+  peerDev: string;
+  peerAddr: string;
+}
+
+/**
+ * Two namespaces joined by a veth pair, both ends up and addressed from the benchmarking range;
+ * runs fn, then always deletes both namespaces (which removes the veth and anything attached).
+ */
+export async function withVethPair<T>(fn: (pair: VethPair) => Promise<T> | T): Promise<T> {
+  const id = `${process.pid}-${serial++}`;
+  const pair: VethPair = {
+    ns: `sl-test-${id}-a`,
+    dev: 'sl-a',
+    addr: '198.18.0.1',
+    peerNs: `sl-test-${id}-b`,
+    peerDev: 'sl-b',
+    peerAddr: '198.18.0.2',
+  };
+  const made: string[] = [];
   try {
-    inNetns(ns, 'ip', ['link', 'set', 'lo', 'up']);
-    inNetns(ns, 'ip', ['link', 'add', 'veth-a', 'type', 'veth', 'peer', 'name', 'veth-b']);
-    inNetns(ns, 'ip', ['link', 'set', 'veth-a', 'up']);
-    inNetns(ns, 'ip', ['link', 'set', 'veth-b', 'up']);
-    return await fn(ns, 'veth-a', 'veth-b');
+    for (const ns of [pair.ns, pair.peerNs]) {
+      ip('netns', 'add', ns);
+      made.push(ns);
+      inNetns(ns, 'ip', ['link', 'set', 'lo', 'up']);
+    }
+    inNetns(pair.ns, 'ip', [
+      'link',
+      'add',
+      pair.dev,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      pair.peerDev,
+      'netns',
+      pair.peerNs,
+    ]);
+    for (const [ns, dev, addr] of [
+      [pair.ns, pair.dev, pair.addr],
+      [pair.peerNs, pair.peerDev, pair.peerAddr],
+    ] as const) {
+      inNetns(ns, 'ip', ['addr', 'add', `${addr}/30`, 'dev', dev]);
+      inNetns(ns, 'ip', ['link', 'set', dev, 'up']);
+    }
+    return await fn(pair);
   } finally {
-    ip('netns', 'delete', ns);
+    for (const ns of made) ip('netns', 'delete', ns);
   }
 }
