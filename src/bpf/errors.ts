@@ -33,18 +33,20 @@ export function errnoName(errno: number): string {
   return errnoNames.get(n) ?? libbpfErrnos[n] ?? `errno ${n}`;
 }
 
-/** Stable codes for errors sluice raises itself; documented in docs/errors.md. */
-export type SluiceErrorCode =
-  | 'BPF_CALL'
-  | 'BPF_LOAD'
-  | 'BTF_MISMATCH'
-  | 'BTF_MISSING'
-  | 'MAP_NOT_FOUND'
-  | 'PROGRAM_NOT_FOUND'
-  | 'CODEC'
-  | 'ATTACH'
-  | 'NOT_ROOT'
-  | 'NO_BPFFS';
+/** Stable codes for errors sluice raises itself; each is explained in docs/errors.md. */
+export const ERROR_CODES = [
+  'BPF_CALL',
+  'BPF_LOAD',
+  'BTF_MISMATCH',
+  'BTF_MISSING',
+  'MAP_NOT_FOUND',
+  'PROGRAM_NOT_FOUND',
+  'CODEC',
+  'ATTACH',
+  'NOT_ROOT',
+  'NO_BPFFS',
+] as const;
+export type SluiceErrorCode = (typeof ERROR_CODES)[number];
 
 export class SluiceError extends Error {
   readonly code: SluiceErrorCode;
