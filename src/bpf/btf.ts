@@ -145,6 +145,8 @@ export function checkStructCodec(btf: Ptr, codec: Codec<unknown>, where: string)
     if (m.size !== f.size) {
       throw mismatch(where, `${subject} field '${f.name}' is ${m.size} bytes in BTF, ${f.size} in the codec`);
     }
+    // A nested struct is checked as a whole too, under its own name.
+    if (isStruct(f.codec)) checkStructCodec(btf, f.codec, `${where} field '${f.name}'`);
     inBtf.delete(f.name);
   }
   const missing = [...inBtf.keys()].filter((n) => n !== '');

@@ -20,6 +20,7 @@ export interface FieldLayout {
   readonly name: string;
   readonly offset: number;
   readonly size: number;
+  readonly codec: Codec<unknown>;
 }
 
 export interface StructCodec<T> extends Codec<T> {
@@ -146,7 +147,12 @@ export function struct<F extends Fields>(name: string, fields: F): StructCodec<S
     name,
     size,
     align,
-    fields: layout.map(({ name: n, offset: o, codec }) => ({ name: n, offset: o, size: codec.size })),
+    fields: layout.map(({ name: n, offset: o, codec }) => ({
+      name: n,
+      offset: o,
+      size: codec.size,
+      codec,
+    })),
     encode(value, buf, base) {
       const record = value as Record<string, unknown>;
       for (const f of layout) {

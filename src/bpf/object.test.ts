@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { FlowCounters, packetStatsSpec } from '../datapath/stats.js';
 import { requireKernel } from '../testing/privileges.js';
-import { be16, ipv4, pad, struct, u8, u32 } from './codec.js';
+import { be16, ipv4, pad, struct, u8, u32, u64 } from './codec.js';
 import { BPFFS } from './environment.js';
 import { SluiceError } from './errors.js';
 import { loadObject } from './object.js';
@@ -40,6 +40,16 @@ describe('loadObject', () => {
     const longer = struct('flow_key_v4', { saddr: ipv4, daddr: ipv4, sport: be16, dport: be16, proto: u8, pad: pad(7) });
     const spec = { ...packetStatsSpec, maps: { ...packetStatsSpec.maps, flow_table: { key: longer, value: FlowCounters } } };
     assert.throws(() => loadObject(spec), /map flow_table key: 16 bytes in the object, 20 in the codec flow_key_v4/);
+  });
+
+  it('checks structs nested in other structs (the key inside a ring buffer event)', () => {
+    const wrongKey = struct('flow_key_v4', { daddr: ipv4, saddr: ipv4, sport: be16, dport: be16, proto: u8, pad: pad(3) });
+    const wrongEvent = struct('flow_event', { key: wrongKey, timestamp_ns: u64, ifindex: u32, pad: pad(4) });
+    const spec = { ...packetStatsSpec, maps: { ...packetStatsSpec.maps, flow_events: { ringbuf: wrongEvent } } };
+    assert.throws(
+      () => loadObject(spec),
+      /map flow_events event field 'key': struct flow_key_v4 field 'daddr' is at offset 4 in BTF, 0 in the codec/,
+    );
   });
 
   it('names a map the object does not have', () => {
