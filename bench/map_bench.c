@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The C side of `sluice bench maps` (mode c-libbpf): the same map, the same sequence of work
- * as src/bench/maps.ts does through the TypeScript binding, so the two rates compare the
- * binding's overhead and nothing else.
+ * as src/bench/scenarios/maps.ts does through the TypeScript binding, so the two rates compare
+ * the binding's overhead and nothing else.
  *
  * usage: map_bench OBJECT MAP ENTRIES
  * prints one JSON object: {"update_rate":..,"batch_update_rate":..,"lookup_ns":..}

@@ -66,6 +66,29 @@ export const MapBatchOpts = koffi.struct('bpf_map_batch_opts', {
   flags: 'uint64_t',
 });
 
+/** libbpf 1.1's struct bpf_prog_load_opts (sizeof 104, log_buf at 96). */
+export const ProgLoadOpts = koffi.struct('bpf_prog_load_opts', {
+  sz: 'size_t',
+  attempts: 'int',
+  expected_attach_type: 'int',
+  prog_btf_fd: 'uint32_t',
+  prog_flags: 'uint32_t',
+  prog_ifindex: 'uint32_t',
+  kern_version: 'uint32_t',
+  attach_btf_id: 'uint32_t',
+  attach_prog_fd: 'uint32_t',
+  attach_btf_obj_fd: 'uint32_t',
+  fd_array: 'void *',
+  func_info: 'void *',
+  func_info_cnt: 'uint32_t',
+  func_info_rec_size: 'uint32_t',
+  line_info: 'void *',
+  line_info_cnt: 'uint32_t',
+  line_info_rec_size: 'uint32_t',
+  log_level: 'uint32_t',
+  log_size: 'uint32_t',
+  log_buf: 'void *',
+});
 /** libbpf_print_fn_t; va_list is one pointer on the SysV ABIs we run on. */
 export const PrintFn = koffi.proto('int libbpf_print_fn(int level, const char *fmt, void *args)');
 /** ring_buffer_sample_fn */
@@ -133,6 +156,9 @@ export const libbpf = {
   obj_get: lib.func('int bpf_obj_get(const char *path)'),
   obj_pin: lib.func('int bpf_obj_pin(int fd, const char *path)'),
 
+  prog_load: lib.func(
+    'int bpf_prog_load(int prog_type, const char *name, const char *license, const void *insns, size_t insn_cnt, bpf_prog_load_opts *opts)',
+  ),
   prog_test_run_opts: lib.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)'),
   prog_attach: lib.func('int bpf_prog_attach(int prog_fd, int target_fd, int type, uint32_t flags)'),
   prog_detach2: lib.func('int bpf_prog_detach2(int prog_fd, int target_fd, int type)'),

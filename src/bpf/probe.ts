@@ -9,7 +9,7 @@
 import { closeSync } from 'node:fs';
 import koffi from 'koffi';
 import { BpfError } from './errors.js';
-import { libbpf } from './libbpf.js';
+import { libbpf, ProgLoadOpts } from './libbpf.js';
 import { withLibbpfLog } from './log.js';
 
 /** enum bpf_prog_type, include/uapi/linux/bpf.h (only the types sluice probes). */
@@ -112,43 +112,8 @@ export function probeMapType(type: MapTypeName | number): boolean {
  * type cannot use helper", which libbpf 1.1 takes for "supported": it answers true for
  * bpf_set_retval in XDP. So a yes from libbpf is confirmed by loading the same two-instruction
  * program (call helper; exit) ourselves and reading the log.
- *
- * bpf_prog_load() and its options are declared here rather than in libbpf.ts because only this
- * probe needs them. Layout: libbpf 1.1's struct bpf_prog_load_opts (sizeof 104, log_buf at 96;
- * checked with offsetof). Later libbpf versions only append fields, and `sz` tells them ours.
- */
-const ProgLoadOpts = koffi.struct({
-  sz: 'size_t',
-  attempts: 'int',
-  expected_attach_type: 'int',
-  prog_btf_fd: 'uint32_t',
-  prog_flags: 'uint32_t',
-  prog_ifindex: 'uint32_t',
-  kern_version: 'uint32_t',
-  attach_btf_id: 'uint32_t',
-  attach_prog_fd: 'uint32_t',
-  attach_btf_obj_fd: 'uint32_t',
-  fd_array: 'void *',
-  func_info: 'void *',
-  func_info_cnt: 'uint32_t',
-  func_info_rec_size: 'uint32_t',
-  line_info: 'void *',
-  line_info_cnt: 'uint32_t',
-  line_info_rec_size: 'uint32_t',
-  log_level: 'uint32_t',
-  log_size: 'uint32_t',
-  log_buf: 'void *',
-});
-const libbpfSo = koffi.load('libbpf.so.1');
-const progLoad = libbpfSo.func('bpf_prog_load', 'int', [
-  'int', // enum bpf_prog_type
-  'const char *', // prog_name
-  'const char *', // license
-  'void *', // const struct bpf_insn *insns
-  'size_t', // insn_cnt
-  koffi.pointer(ProgLoadOpts),
-]);
 
+ */
 /** enum bpf_attach_type, include/uapi/linux/bpf.h: what libbpf's probe uses per prog type. */
 const PROBE_ATTACH_TYPE: Record<number, number> = {
   [PROG_TYPES.cgroup_sock_addr]: 10, // BPF_CGROUP_INET4_CONNECT
@@ -172,7 +137,7 @@ function helperCallLog(progType: number, helper: number): string {
     log_size: log.length,
     log_buf: log,
   };
-  const fd = Number(progLoad(progType, null, 'GPL', insns, 2, opts));
+  const fd = Number(libbpf.prog_load(progType, null, 'GPL', insns, 2, opts));
   if (fd >= 0) closeSync(fd);
   const end = log.indexOf(0);
   return log.toString('utf8', 0, end < 0 ? log.length : end);

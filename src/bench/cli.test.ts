@@ -1,0 +1,97 @@
+/**
+ * End to end: the compiled CLI as a child process, as a user runs it. Values are never
+ * asserted (no timed assertions): only that every (mode, metric) got a number, and that
+ * Ctrl-C stops cleanly.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { requireKernel } from '../testing/privileges.js';
+import { RESULTS_FILE, readResults } from './results.js';
+
+const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
+
+interface Exit {
+  code: number | null;
+  stderr: string;
+}
+
+/** Runs the CLI; `onStderr` may signal the child when it sees a line it waits for. */
+function sluice(args: string[], onStderr?: (text: string, pid: number) => void): Promise<Exit> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      if (child.pid !== undefined) onStderr?.(stderr, child.pid);
+    });
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stderr }));
+  });
+}
+
+describe('sluice bench (CLI)', () => {
+  before(requireKernel);
+  const dirs: string[] = [];
+  const tmp = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+    dirs.push(dir);
+    return dir;
+  };
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('bench maps --quick --runs 1 writes a numeric median for every (mode, metric)', async () => {
+    const out = tmp();
+    const { code, stderr } = await sluice([
+      'bench',
+      'maps',
+      '--quick',
+      '--runs',
+      '1',
+      '--out',
+      out,
+    ]);
+    assert.equal(code, 0, stderr);
+    const results = readResults(out);
+    for (const mode of ['c-libbpf', 'sluice-ts']) {
+      for (const metric of ['update-rate', 'batch-update-rate', 'lookup-ns']) {
+        const row = results.results.find((r) => r.mode === mode && r.metric === metric);
+        assert.ok(row, `no row for ${mode} ${metric}`);
+        assert.equal(row.scenario, 'maps');
+        assert.equal(row.runs, 1);
+        assert.equal(typeof row.params.entries, 'number');
+        for (const v of [row.median, row.min, row.max]) assert.ok(Number.isFinite(v), `${v}`);
+      }
+    }
+    assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /## maps/);
+  });
+
+  it('stops on Ctrl-C: exit 130, the C child gone, nothing written', async () => {
+    const out = tmp();
+    let childPid: number | undefined;
+    let sent = false;
+    // Full size, so the C child is still running when the interrupt arrives.
+    const { code, stderr } = await sluice(
+      ['bench', 'maps', '--runs', '1', '--out', out],
+      (text, pid) => {
+        const m = /c-libbpf: \(pid (\d+)\)/.exec(text);
+        if (m && !sent) {
+          sent = true;
+          childPid = Number(m[1]);
+          process.kill(pid, 'SIGINT');
+        }
+      },
+    );
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /interrupted, nothing written/);
+    assert.ok(childPid);
+    assert.equal(existsSync(`/proc/${childPid}`), false, 'map_bench still running');
+    assert.equal(existsSync(join(out, RESULTS_FILE)), false);
+  });
+});

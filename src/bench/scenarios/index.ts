@@ -1,0 +1,22 @@
+/** Every scenario `sluice bench` knows, in the order a bare `sluice bench` runs them. */
+import type { Scenario } from '../runner.js';
+import { BenchError } from '../errors.js';
+import { mapsScenario } from './maps.js';
+
+export const SCENARIOS: readonly Scenario[] = [mapsScenario];
+
+export function scenarioNames(): string[] {
+  return SCENARIOS.map((s) => s.name);
+}
+
+/** The named scenarios (all when none is named); throws naming any unknown one. */
+export function selectScenarios(names: readonly string[]): Scenario[] {
+  if (names.length === 0) return [...SCENARIOS];
+  return [...new Set(names)].map((name) => {
+    const s = SCENARIOS.find((x) => x.name === name);
+    if (!s) {
+      throw new BenchError(`unknown scenario '${name}' (available: ${scenarioNames().join(', ')})`);
+    }
+    return s;
+  });
+}
