@@ -23,7 +23,7 @@ export const DOCS_FILE = resolve(
   dirname(fileURLToPath(import.meta.url)),
   '../../docs/benchmarks.md',
 );
-export const DOCS_COMMAND = 'sudo node dist/cli/main.js bench --docs';
+export const DOCS_COMMAND = './sluice bench --docs';
 
 export interface BenchCommandOptions {
   /** Scenario names; empty means all. */
@@ -47,7 +47,7 @@ export type BenchOutcome = 'done' | 'interrupted';
 export function docsPreface(): string {
   return [
     'The latest full run of every scenario (not `--quick`), rendered from its `results.json`.',
-    `Regenerate it (as root, after \`make -C bpf && make -C bench && npm run build:ts\`) with`,
+    `Regenerate it (as root, after \`scripts/setup.sh\`) with`,
     `\`${DOCS_COMMAND}\`.`,
   ].join('\n');
 }
