@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One idempotent set-up for a fresh Debian 12 machine, as root: Debian packages, npm
 # dependencies from the lockfile, bpffs, then the build (BPF objects with -Wall -Werror against a
-# vmlinux.h generated from the running kernel's BTF, native bench helpers, TypeScript strict).
+# vmlinux.h generated from the running kernel's BTF, native helpers (the lab echo server, the C side of bench maps), TypeScript strict).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +14,8 @@ fi
 
 # Toolchain and datapath: clang/llvm/libbpf-dev/bpftool build the BPF objects; iproute2 and
 # ethtool drive namespaces and links; iptables/nftables are the kube-proxy baselines;
-# iputils-ping sends test traffic inside lab namespaces.
-packages=(make gcc clang llvm libbpf-dev bpftool iproute2 ethtool iptables nftables iputils-ping)
+# iputils-ping sends test traffic inside lab namespaces; redis-server is the lab's redis workload.
+packages=(make gcc clang llvm libbpf-dev bpftool iproute2 ethtool iptables nftables iputils-ping redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -44,6 +44,6 @@ fi
 
 say "building"
 make -s -C bpf
-make -s -C bench
+make -s -C native
 npx tsc -p tsconfig.json
 say "done: ./sluice doctor checks this machine; npm test runs the tests"

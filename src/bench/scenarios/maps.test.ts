@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BenchKey, BenchValue, keyOf, packEntries, valueOf } from './maps.js';
 
-/** fill_key() and fill_value() of bench/map_bench.c, byte for byte. */
+/** fill_key() and fill_value() of native/map_bench.c, byte for byte. */
 function cKey(i: number): Buffer {
   const k = Buffer.alloc(16);
   k.writeBigUInt64LE(BigInt(i), 0);

@@ -1,5 +1,5 @@
 /**
- * Scenario `maps`: map programming throughput from C (libbpf, bench/map_bench.c) and from
+ * Scenario `maps`: map programming throughput from C (libbpf, native/map_bench.c) and from
  * TypeScript through sluice's binding, on the same object (bpf/bench_maps.c) and the same
  * sequence of work, so the difference is the binding's overhead and nothing else:
  *
@@ -42,7 +42,7 @@ export const benchMapsSpec = {
 /** The C side, built by `make -C bench`. */
 export const MAP_BENCH = resolve(
   dirname(fileURLToPath(import.meta.url)),
-  '../../../bench/.output/map_bench',
+  '../../../native/.output/map_bench',
 );
 
 export const ENTRIES = 1_000_000;
@@ -56,12 +56,12 @@ export const METRICS: readonly MetricSpec[] = [
   { name: 'lookup-ns', unit: 'ns/lookup', better: 'lower' },
 ];
 
-/** Key i: the same bytes as fill_key() in bench/map_bench.c. */
+/** Key i: the same bytes as fill_key() in native/map_bench.c. */
 export function keyOf(i: number) {
   return { id: BigInt(i), addr: (0xc6120000 + i) >>> 0, port: i & 0xffff, proto: 6 };
 }
 
-/** Value i: the same bytes as fill_value() in bench/map_bench.c. */
+/** Value i: the same bytes as fill_value() in native/map_bench.c. */
 export function valueOf(i: number) {
   return { a: BigInt(i), b: 0n, c: 0n, d: 0n };
 }
@@ -161,7 +161,7 @@ function parseMapBench(stdout: string): Samples {
   };
 }
 
-/** Runs bench/.output/map_bench as a child; on abort it is killed by its PID. */
+/** Runs native/.output/map_bench as a child; on abort it is killed by its PID. */
 function runC(entries: number, cpu: number | undefined, ctx: RunContext): Promise<Samples> {
   ctx.signal.throwIfAborted();
   const argv = [MAP_BENCH, join(BPF_OUTPUT_DIR, benchMapsSpec.file), 'bench_hash', String(entries)];

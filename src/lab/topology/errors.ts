@@ -1,0 +1,10 @@
+/**
+ * A lab operation that failed: the message names what was being done and, for a command, the
+ * command line and its stderr. The CLI prints the message alone.
+ */
+export class LabError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'LabError';
+  }
+}
