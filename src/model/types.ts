@@ -38,6 +38,8 @@ export interface Container {
   ports: ContainerPort[];
   /** From the sluice.io/command annotation or the container's command+args. */
   command?: string[];
+  /** The container's args when it has no command: arguments for the image's own program. */
+  args?: string[];
 }
 
 export interface PodConditions {
@@ -62,7 +64,12 @@ export interface Pod extends ObjectMeta {
 export interface Deployment extends ObjectMeta {
   replicas: number;
   selector: Record<string, string>;
-  template: { labels: Record<string, string>; annotations: Record<string, string>; containers: Container[]; nodeName?: string };
+  template: {
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+    containers: Container[];
+    nodeName?: string;
+  };
 }
 
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
@@ -80,7 +87,7 @@ export interface ServicePort {
 
 export interface Service extends ObjectMeta {
   type: ServiceType;
-  /** The allocated ClusterIP; 'None' for headless services. */
+  /** The allocated ClusterIP; 'None' for headless services; '' for ExternalName services. */
   clusterIP: string;
   ports: ServicePort[];
   /** undefined: selector-less (EndpointSlices come from the user). */
@@ -88,6 +95,10 @@ export interface Service extends ObjectMeta {
   externalIPs: string[];
   /** Ingress address from the lab's load-balancer pool (type LoadBalancer). */
   loadBalancerIP?: string;
+  /** spec.allocateLoadBalancerNodePorts; undefined means true (the Kubernetes default). */
+  allocateLoadBalancerNodePorts?: boolean;
+  /** spec.externalName, for type ExternalName (a DNS name; no proxying). */
+  externalName?: string;
   sessionAffinity: 'None' | 'ClientIP';
   /** sessionAffinityConfig.clientIP.timeoutSeconds (default 10800). */
   affinityTimeoutSeconds: number;
@@ -131,6 +142,8 @@ export interface EndpointSlice extends ObjectMeta {
 export interface Policy extends ObjectMeta {
   kind: 'NetworkPolicy' | 'CiliumNetworkPolicy';
   spec: unknown;
+  /** CiliumNetworkPolicy only: its `specs` list, when given (each entry a rule like spec). */
+  specs?: unknown[];
 }
 
 export interface Namespace {
@@ -155,7 +168,10 @@ export interface ClusterState {
  * proxy-view.ts from the cluster state.
  */
 export interface ServicePortView {
-  /** namespace/name:portName, kube-proxy's ServicePortName, e.g. "default/web:http". */
+  /**
+   * kube-proxy's ServicePortName.String(): "namespace/name:portName", or "namespace/name" when
+   * the port is unnamed, e.g. "default/web:http", "default/redis". Chain names hash this.
+   */
   id: string;
   namespace: string;
   serviceName: string;

@@ -1,0 +1,209 @@
+/**
+ * What kube-proxy's ServiceChangeTracker and EndpointsChangeTracker hand its proxier on one
+ * node (pkg/proxy: serviceport.go, endpointslicecache.go, topology.go), computed from the
+ * state, so the iptables and nftables baselines and the sluice agent all start from the same
+ * view.
+ *
+ * - Services without a ClusterIP (headless, 'None') and ExternalName services are skipped
+ *   (ShouldSkipService).
+ * - One view per service port, id = ServicePortName.String(): "ns/name:port", or "ns/name"
+ *   for an unnamed port.
+ * - Endpoints: from every EndpointSlice labelled kubernetes.io/service-name=<service> in the
+ *   namespace (managed or not), taking the slice ports whose name and protocol match the
+ *   service port; the endpoint's first address; de-duplicated by ip:port (a local copy wins).
+ *   Sorted by the "ip:port" string, as kube-proxy sorts them (byEndpoint).
+ * - isLocal: the endpoint's nodeName is this node.
+ * - sessionAffinity: { timeoutSeconds } for ClientIP, else null; loadBalancerIPs: the
+ *   allocated ingress address.
+ *
+ * categorizeEndpoints is kube-proxy's CategorizeEndpoints (without topology hints): which
+ * endpoints serve cluster traffic and which serve local-policy traffic on this node.
+ */
+import type {
+  ClusterState,
+  EndpointSlice,
+  EndpointView,
+  ObjectKey,
+  ServicePortView,
+} from './types.js';
+import { objectKey } from './types.js';
+
+/** kube-proxy's ServicePortName.String(). */
+export function servicePortName(namespace: string, name: string, port: string): string {
+  return port === '' ? `${namespace}/${name}` : `${namespace}/${name}:${port}`;
+}
+
+export function proxyView(state: ClusterState, nodeName: string): ServicePortView[] {
+  const slicesByService = new Map<ObjectKey, EndpointSlice[]>();
+  for (const slice of state.endpointSlices.values()) {
+    if (slice.serviceName === '') continue;
+    const key = objectKey(slice.namespace, slice.serviceName);
+    const list = slicesByService.get(key) ?? [];
+    list.push(slice);
+    slicesByService.set(key, list);
+  }
+  for (const list of slicesByService.values()) list.sort((a, b) => compare(a.name, b.name));
+
+  const views: ServicePortView[] = [];
+  for (const svc of state.services.values()) {
+    if (svc.clusterIP === '' || svc.clusterIP === 'None' || svc.type === 'ExternalName') continue;
+    const slices = slicesByService.get(objectKey(svc.namespace, svc.name)) ?? [];
+    for (const port of svc.ports) {
+      const byAddress = new Map<string, EndpointView>();
+      for (const slice of slices) {
+        if (slice.addressType !== 'IPv4') continue;
+        for (const sp of slice.ports) {
+          if (sp.name !== port.name || sp.protocol !== port.protocol) continue;
+          for (const ep of slice.endpoints) {
+            const ip = ep.addresses[0];
+            if (ip === undefined) continue;
+            const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
+            const id = `${ip}:${sp.port}`;
+            if (byAddress.has(id) && !isLocal) continue;
+            const view: EndpointView = {
+              ip,
+              port: sp.port,
+              isLocal,
+              ready: ep.conditions.ready,
+              serving: ep.conditions.serving,
+              terminating: ep.conditions.terminating,
+            };
+            if (ep.nodeName !== undefined) view.nodeName = ep.nodeName;
+            if (ep.targetRef !== undefined) view.pod = ep.targetRef;
+            byAddress.set(id, view);
+          }
+        }
+      }
+      const endpoints = [...byAddress.entries()]
+        .sort(([a], [b]) => compare(a, b))
+        .map(([, v]) => v);
+      const view: ServicePortView = {
+        id: servicePortName(svc.namespace, svc.name, port.name),
+        namespace: svc.namespace,
+        serviceName: svc.name,
+        portName: port.name,
+        protocol: port.protocol,
+        clusterIP: svc.clusterIP,
+        port: port.port,
+        externalIPs: [...svc.externalIPs],
+        loadBalancerIPs:
+          svc.type === 'LoadBalancer' && svc.loadBalancerIP ? [svc.loadBalancerIP] : [],
+        sessionAffinity:
+          svc.sessionAffinity === 'ClientIP'
+            ? { timeoutSeconds: svc.affinityTimeoutSeconds }
+            : null,
+        externalTrafficPolicy: svc.externalTrafficPolicy,
+        internalTrafficPolicy: svc.internalTrafficPolicy,
+        endpoints,
+      };
+      if (port.nodePort !== undefined) view.nodePort = port.nodePort;
+      views.push(view);
+    }
+  }
+  return views.sort((a, b) => compare(a.id, b.id) || compare(a.protocol, b.protocol));
+}
+
+/** ServicePort.ExternallyAccessible(): a NodePort, a load-balancer address or external IPs. */
+export function externallyAccessible(view: ServicePortView): boolean {
+  return (
+    view.nodePort !== undefined || view.loadBalancerIPs.length > 0 || view.externalIPs.length > 0
+  );
+}
+
+/** externalTrafficPolicy Local, which only means something for externally accessible ports. */
+export function externalPolicyLocal(view: ServicePortView): boolean {
+  return externallyAccessible(view) && view.externalTrafficPolicy === 'Local';
+}
+
+export function internalPolicyLocal(view: ServicePortView): boolean {
+  return view.internalTrafficPolicy === 'Local';
+}
+
+/** UsesClusterEndpoints: internal policy Cluster, or any external access (for short-circuit). */
+export function usesClusterEndpoints(view: ServicePortView): boolean {
+  return !internalPolicyLocal(view) || externallyAccessible(view);
+}
+
+/** UsesLocalEndpoints: internal policy Local, or external policy Local. */
+export function usesLocalEndpoints(view: ServicePortView): boolean {
+  return internalPolicyLocal(view) || externalPolicyLocal(view);
+}
+
+export interface CategorizedEndpoints {
+  /** For Cluster-policy traffic: ready endpoints, else serving-terminating ones. */
+  clusterEndpoints: EndpointView[];
+  /** For Local-policy traffic: local ready endpoints, else local serving-terminating ones. */
+  localEndpoints: EndpointView[];
+  /** Every endpoint some traffic of this node may reach. */
+  allReachableEndpoints: EndpointView[];
+  /** Whether the service has any usable endpoint anywhere (else: REJECT at once). */
+  hasAnyEndpoints: boolean;
+}
+
+/** kube-proxy's CategorizeEndpoints (pkg/proxy/topology.go), without topology hints. */
+export function categorizeEndpoints(view: ServicePortView): CategorizedEndpoints {
+  const eps = view.endpoints;
+  let clusterEndpoints: EndpointView[] = [];
+  let localEndpoints: EndpointView[] = [];
+  let hasAnyEndpoints = false;
+  let useServingTerminating = false;
+
+  if (usesClusterEndpoints(view)) {
+    clusterEndpoints = eps.filter((e) => e.ready);
+    if (clusterEndpoints.length === 0)
+      clusterEndpoints = eps.filter((e) => e.serving && e.terminating);
+    if (clusterEndpoints.length > 0) hasAnyEndpoints = true;
+  }
+  if (!usesLocalEndpoints(view)) {
+    return {
+      clusterEndpoints,
+      localEndpoints,
+      allReachableEndpoints: clusterEndpoints,
+      hasAnyEndpoints,
+    };
+  }
+
+  let hasLocalReady = false;
+  let hasLocalServingTerminating = false;
+  for (const e of eps) {
+    if (e.ready) {
+      hasAnyEndpoints = true;
+      if (e.isLocal) hasLocalReady = true;
+    } else if (e.serving && e.terminating) {
+      hasAnyEndpoints = true;
+      if (e.isLocal) hasLocalServingTerminating = true;
+    }
+  }
+  if (hasLocalReady) {
+    localEndpoints = eps.filter((e) => e.isLocal && e.ready);
+  } else if (hasLocalServingTerminating) {
+    useServingTerminating = true;
+    localEndpoints = eps.filter((e) => e.isLocal && e.serving && e.terminating);
+  }
+  if (!usesClusterEndpoints(view)) {
+    return {
+      clusterEndpoints,
+      localEndpoints,
+      allReachableEndpoints: localEndpoints,
+      hasAnyEndpoints,
+    };
+  }
+  if (!useServingTerminating) {
+    return {
+      clusterEndpoints,
+      localEndpoints,
+      allReachableEndpoints: clusterEndpoints,
+      hasAnyEndpoints,
+    };
+  }
+  const merged = new Map<string, EndpointView>();
+  for (const e of [...clusterEndpoints, ...localEndpoints]) merged.set(`${e.ip}:${e.port}`, e);
+  const allReachableEndpoints = [...merged.entries()]
+    .sort(([a], [b]) => compare(a, b))
+    .map(([, e]) => e);
+  return { clusterEndpoints, localEndpoints, allReachableEndpoints, hasAnyEndpoints };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
