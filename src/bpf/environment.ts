@@ -38,7 +38,7 @@ export function ensureBpffs(): void {
 /** Throws the first unmet precondition for loading BPF programs. */
 export function requireBpfEnvironment(): void {
   if (!isRoot()) {
-    throw new SluiceError('NOT_ROOT', 'sluice needs root to load BPF programs (CAP_BPF, CAP_NET_ADMIN): run it with sudo');
+    throw new SluiceError('NOT_ROOT', 'sluice needs root for BPF programs, network namespaces and cgroups: run it as root (or with sudo)');
   }
   if (!existsSync(VMLINUX_BTF)) {
     throw new SluiceError(

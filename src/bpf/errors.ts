@@ -3,6 +3,9 @@
  * `bpf_map_update_elem(lb_services): E2BIG`.
  */
 import { constants } from 'node:os';
+import { SluiceError } from '../errors.js';
+
+export { SluiceError };
 
 const errnoNames = new Map<number, string>();
 for (const [name, value] of Object.entries(constants.errno)) {
@@ -47,15 +50,6 @@ export const ERROR_CODES = [
   'NO_BPFFS',
 ] as const;
 export type SluiceErrorCode = (typeof ERROR_CODES)[number];
-
-export class SluiceError extends Error {
-  readonly code: SluiceErrorCode;
-  constructor(code: SluiceErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'SluiceError';
-    this.code = code;
-  }
-}
 
 /** A failed libbpf or bpf() call: which call, on which object, and the errno. */
 export class BpfError extends SluiceError {

@@ -4,9 +4,10 @@
  * (DESIGN.md): nothing else imports cli.
  */
 import { Command } from 'commander';
-import { SluiceError } from '../bpf/errors.js';
+import { SluiceError } from '../errors.js';
 import { registerBench } from './bench.js';
 import { registerDoctor } from './doctor.js';
+import { registerLab } from './lab.js';
 import { version } from './version.js';
 
 const program = new Command()
@@ -17,6 +18,7 @@ const program = new Command()
 
 registerDoctor(program);
 registerBench(program);
+registerLab(program);
 
 try {
   await program.parseAsync(process.argv);

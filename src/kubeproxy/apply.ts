@@ -6,6 +6,7 @@
  * project's own (`sl-*`): nothing here can touch the root namespace. Each call reports how long
  * the command took (spawn to exit, `ip netns exec` included) for the benchmarks.
  */
+import { SluiceError } from '../errors.js';
 import { spawn } from 'node:child_process';
 import { IPTABLES_JUMPS, jumpRuleArgs } from './iptables.js';
 import { NFT_FAMILY, NFT_TABLE } from './nftables.js';
@@ -31,8 +32,7 @@ const COMMANDS: Record<IptablesBackendChoice, { iptables: string; save: string; 
   };
 
 /** A command run by this module failed; `stderr` is the tool's own message. */
-export class ProxyCommandError extends Error {
-  readonly code = 'PROXY_COMMAND';
+export class ProxyCommandError extends SluiceError {
   constructor(
     readonly netns: string,
     readonly argv: readonly string[],
@@ -41,6 +41,7 @@ export class ProxyCommandError extends Error {
     detail = '',
   ) {
     super(
+      'PROXY_COMMAND',
       `ip netns exec ${netns} ${argv.join(' ')}: exit ${exitCode ?? 'signal'}: ${stderr.trim()}${detail}`,
     );
     this.name = 'ProxyCommandError';
