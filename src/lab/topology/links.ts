@@ -120,6 +120,12 @@ export function nodeSysctls(): Record<string, string | number> {
     [`net.ipv4.conf.${NODE_UPLINK}.proxy_arp`]: 0,
     'net.ipv6.conf.all.disable_ipv6': 1,
     'net.ipv6.conf.default.disable_ipv6': 1,
+    // A ClusterIP with no endpoint is rejected after routing out fab0, the way the client came
+    // in: an ICMP redirect sent first would use up the ICMP rate limit for that client, and the
+    // REJECT's port unreachable would never reach it (a timeout instead of ECONNREFUSED).
+    'net.ipv4.conf.all.send_redirects': 0,
+    'net.ipv4.conf.default.send_redirects': 0,
+    [`net.ipv4.conf.${NODE_UPLINK}.send_redirects`]: 0,
   };
 }
 

@@ -1,0 +1,207 @@
+/**
+ * The lab: a Kubernetes-like cluster on one machine. Manifests go through the model (validated
+ * as a whole before anything is created), the topology makes nodes and pods out of namespaces,
+ * workloads serve every container port, and each node's proxy follows the cluster state.
+ * Every command converges the running lab to the new state and records it.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClusterState, ManifestDoc, ObjectKey, Pod } from '../model/index.js';
+import {
+  applyObjects,
+  deleteObjects,
+  emptyState,
+  loadManifests,
+  objectKey,
+  parseManifestText,
+  refsOf,
+  setPodConditions,
+} from '../model/index.js';
+import type { ClusterRecord, LabConfig } from './cluster-file.js';
+import { readCluster, removeCluster, writeCluster } from './cluster-file.js';
+import { withLabLock } from './lock.js';
+import { syncProxies } from './proxy.js';
+import type { ProxyMode } from './proxy.js';
+import type { DestroyReport } from './topology/index.js';
+import { destroyLab, LabError, LabTopology, resolveStateDir } from './topology/index.js';
+import type { PortRef } from './workloads/index.js';
+import { startWorkload, stopWorkload, waitListening } from './workloads/index.js';
+
+const DEFAULT_APP = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../examples/default-app.yaml',
+);
+
+export interface UpOptions {
+  /** Manifest files or directories; none means the embedded default app. */
+  files: string[];
+  nodes: number;
+  proxy: ProxyMode;
+  stateDir?: string;
+  /** Names a second lab (sl-<name>-*), so tests can run beside a user's lab. */
+  labName?: string;
+}
+
+export type PodAction = 'ready' | 'unready' | 'terminate';
+
+/** How long a new pod's servers may take to listen. */
+const SERVE_TIMEOUT_MS = 10_000;
+
+export function defaultAppManifests(): ManifestDoc[] {
+  return parseManifestText(readFileSync(DEFAULT_APP, 'utf8'), 'embedded default app');
+}
+
+function manifestsOf(files: string[]): ManifestDoc[] {
+  return files.length ? loadManifests(files) : defaultAppManifests();
+}
+
+export class Lab {
+  private constructor(
+    readonly topology: LabTopology,
+    private record: ClusterRecord,
+    readonly stateDir: string,
+  ) {}
+
+  get config(): LabConfig {
+    return this.record.config;
+  }
+
+  get state(): ClusterState {
+    return this.record.state;
+  }
+
+  /** Creates the cluster. The manifests are validated before anything exists. */
+  static async up(options: UpOptions): Promise<Lab> {
+    const stateDir = resolveStateDir(options.stateDir);
+    return withLabLock(stateDir, async () => {
+      if (readCluster(stateDir)) {
+        throw new LabError(`a lab is already up (${stateDir}): run 'sluice lab down' first`);
+      }
+      const config: LabConfig = {
+        proxy: options.proxy,
+        nodes: options.nodes,
+        ...(options.labName ? { labName: options.labName } : {}),
+      };
+      const state = applyObjects(emptyState(), manifestsOf(options.files), {
+        nodes: options.nodes,
+      });
+      const topology = await LabTopology.create({
+        stateDir,
+        ...(options.labName ? { labName: options.labName } : {}),
+      });
+      const lab = new Lab(topology, { config, state: emptyState() }, stateDir);
+      try {
+        for (const [index, node] of [...state.nodes.values()].entries())
+          await topology.addNode(node, index);
+        await lab.converge(state);
+      } catch (error) {
+        await topology.destroy().catch(() => undefined);
+        removeCluster(stateDir);
+        throw error;
+      }
+      return lab;
+    });
+  }
+
+  /** The lab recorded in the state directory. */
+  static open(stateDir?: string): Lab {
+    const dir = resolveStateDir(stateDir);
+    const record = readCluster(dir);
+    if (!record) throw new LabError(`no lab is up (${dir}): run 'sluice lab up' first`);
+    return new Lab(LabTopology.open(dir), record, dir);
+  }
+
+  /** Removes everything a lab made, recorded or not; idempotent, works after a crash. */
+  static async down(stateDir?: string, labName?: string): Promise<DestroyReport> {
+    const dir = resolveStateDir(stateDir);
+    const name = labName ?? readCluster(dir)?.config.labName;
+    const report = await destroyLab({ stateDir: dir, ...(name ? { labName: name } : {}) });
+    removeCluster(dir);
+    return report;
+  }
+
+  async apply(files: string[]): Promise<void> {
+    await this.change((state) =>
+      applyObjects(state, loadManifests(files), { nodes: this.config.nodes }),
+    );
+  }
+
+  async delete(files: string[]): Promise<void> {
+    await this.change((state) => deleteObjects(state, refsOf(loadManifests(files))));
+  }
+
+  async setPod(key: ObjectKey, action: PodAction): Promise<void> {
+    const conditions =
+      action === 'terminate' ? { terminating: true } : { ready: action === 'ready' };
+    await this.change((state) => setPodConditions(state, key, conditions));
+  }
+
+  /** Computes the next state (which validates it) under the lock, then converges to it. */
+  private async change(next: (state: ClusterState) => ClusterState): Promise<void> {
+    await withLabLock(this.stateDir, async () => {
+      // Re-read: another command may have changed the lab since this one opened it.
+      const current = readCluster(this.stateDir);
+      if (current) this.record = current;
+      await this.converge(next(this.record.state));
+    });
+  }
+
+  /**
+   * Makes the running lab match `next`: pods that went away stop first, new pods start and are
+   * waited for until they serve, then every node's proxy is programmed, and the record saved.
+   */
+  private async converge(next: ClusterState): Promise<void> {
+    const prev = this.record.state;
+    if (!next.nodes.size) throw new LabError('the cluster has no nodes');
+    const gone = [...prev.pods.keys()].filter(
+      (k) => !next.pods.has(k) || workloadChanged(prev.pods.get(k), next.pods.get(k)),
+    );
+    for (const key of gone) {
+      if (!this.topology.hasPod(key)) continue;
+      await stopWorkload(this.topology, key);
+      await this.topology.removePod(key);
+    }
+    const fresh = [...next.pods.entries()]
+      .filter(([key, pod]) => !pod.virtual && !this.topology.hasPod(key))
+      .map(([, pod]) => pod);
+    if (fresh.length > 0) {
+      await this.topology.addPods(fresh);
+      for (const pod of fresh) startWorkload(this.topology, pod);
+      await Promise.all(
+        fresh.map((pod) =>
+          waitListening(this.topology, objectKey(pod.namespace, pod.name), servedPorts(pod), {
+            timeoutMs: SERVE_TIMEOUT_MS,
+          }),
+        ),
+      );
+    }
+    // externalIPs reach the cluster the way a router would send them: to a node.
+    const routed = externalIPsOf(prev);
+    for (const ip of externalIPsOf(next)) {
+      if (!routed.has(ip)) await this.topology.addExternalRoute(`${ip}/32`);
+    }
+    await syncProxies(this.topology, this.stateDir, next, this.config.proxy);
+    this.record = { config: this.config, state: next };
+    writeCluster(this.stateDir, this.record);
+  }
+}
+
+function servedPorts(pod: Pod): PortRef[] {
+  return pod.containers.flatMap((c) =>
+    c.ports.map((p) => ({ port: p.containerPort, protocol: p.protocol })),
+  );
+}
+
+function externalIPsOf(state: ClusterState): Set<string> {
+  return new Set([...state.services.values()].flatMap((s) => s.externalIPs));
+}
+
+function workloadChanged(a: Pod | undefined, b: Pod | undefined): boolean {
+  if (!a || !b) return false;
+  return (
+    a.nodeName !== b.nodeName ||
+    a.ip !== b.ip ||
+    JSON.stringify(a.containers) !== JSON.stringify(b.containers)
+  );
+}

@@ -1,0 +1,23 @@
+/** What the lab CLI asks the probe client to do, and what each attempt reports. */
+export type ProbeProto = 'tcp' | 'udp' | 'http' | 'redis' | 'connect';
+
+export interface ProbeRequest {
+  ip: string;
+  port: number;
+  proto: ProbeProto;
+  /** tcp: a line to send (default whoami); udp: a datagram; http: "METHOD PATH"; redis: a command line. */
+  request?: string;
+  count: number;
+  timeoutMs: number;
+}
+
+export interface ProbeAttempt {
+  ok: boolean;
+  latencyUs: number;
+  /** The pod that answered, when the protocol tells (whoami, /hostname). */
+  backend?: string;
+  reply?: string;
+  error?: string;
+  /** errno-style code of a failure: ECONNREFUSED, ETIMEDOUT, ECONNRESET, HTTP_STATUS, ... */
+  code?: string;
+}

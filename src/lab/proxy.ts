@@ -1,0 +1,111 @@
+/**
+ * The service proxy each lab node runs: kube-proxy's iptables or nftables mode (the baselines,
+ * from src/kubeproxy) or none (pod IPs only). The sluice agent joins here as a mode of its own.
+ *
+ * Every lab change is a full sync, as kube-proxy does on start and on its periodic resync:
+ * iptables-restore --noflush with the nat chains the node holds (so stale service chains are
+ * deleted), and for nftables the table state of the previous sync, kept in proxy.json, so stale
+ * chains and affinity sets are removed as kube-proxy removes them.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  applyIptables,
+  applyNftables,
+  ensureIptablesJumps,
+  iptablesChains,
+} from '../kubeproxy/apply.js';
+import { renderIptables } from '../kubeproxy/iptables.js';
+import type { NftablesState } from '../kubeproxy/nftables.js';
+import {
+  emptyNftablesState,
+  renderNftables,
+  renderNftablesStaleChainDeletion,
+} from '../kubeproxy/nftables.js';
+import type { KubeProxyNode } from '../kubeproxy/node.js';
+import type { ClusterState } from '../model/index.js';
+import { proxyView } from '../model/index.js';
+import type { LabTopology, NodeRecord } from './topology/index.js';
+
+export const PROXY_MODES = ['iptables', 'nftables', 'none'] as const;
+export type ProxyMode = (typeof PROXY_MODES)[number];
+
+type SavedNftState = Record<string, unknown>;
+
+function proxyFile(stateDir: string): string {
+  return join(stateDir, 'proxy.json');
+}
+
+function readSaved(stateDir: string): Record<string, SavedNftState> {
+  const path = proxyFile(stateDir);
+  return existsSync(path)
+    ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, SavedNftState>)
+    : {};
+}
+
+// NftablesState holds Maps and Sets; JSON keeps them as entry arrays.
+function saveNft(state: NftablesState): SavedNftState {
+  return {
+    elements: Object.fromEntries(
+      Object.entries(state.elements).map(([k, m]) => [k, [...m.entries()]]),
+    ),
+    chains: [...state.chains],
+    staleChains: [...state.staleChains],
+    affinitySets: [...state.affinitySets],
+  };
+}
+
+function loadNft(saved: SavedNftState | undefined): NftablesState {
+  const state = emptyNftablesState();
+  if (!saved) return state;
+  const elements = saved.elements as Record<string, [string, never][]>;
+  for (const name of Object.keys(state.elements) as (keyof NftablesState['elements'])[]) {
+    state.elements[name] = new Map(elements[name] ?? []);
+  }
+  state.chains = new Set(saved.chains as string[]);
+  state.staleChains = new Set(saved.staleChains as string[]);
+  state.affinitySets = new Set(saved.affinitySets as string[]);
+  return state;
+}
+
+function kubeProxyNode(lab: LabTopology, node: NodeRecord): KubeProxyNode {
+  return { name: node.name, ip: node.ip, clusterCIDR: lab.addressing.podCIDRBase };
+}
+
+/** Programs every node's proxy for the given cluster state. */
+export async function syncProxies(
+  lab: LabTopology,
+  stateDir: string,
+  state: ClusterState,
+  mode: ProxyMode,
+): Promise<void> {
+  if (mode === 'none') return;
+  const saved = readSaved(stateDir);
+  await Promise.all(
+    lab.nodes().map(async (node) => {
+      const views = proxyView(state, node.name);
+      const kpNode = kubeProxyNode(lab, node);
+      if (mode === 'iptables') {
+        await ensureIptablesJumps(node.netns);
+        const existing = await iptablesChains(node.netns, 'nat');
+        await applyIptables(node.netns, renderIptables(views, kpNode, {}, existing).text);
+        return;
+      }
+      let previous = loadNft(saved[node.name]);
+      if (previous.staleChains.size > 0) {
+        const deletion = renderNftablesStaleChainDeletion(previous);
+        if (deletion.script) await applyNftables(node.netns, deletion.script);
+        previous = deletion.state;
+      }
+      const render = renderNftables(
+        views,
+        kpNode,
+        { firstSync: saved[node.name] === undefined },
+        previous,
+      );
+      await applyNftables(node.netns, render.script);
+      saved[node.name] = saveNft(render.state);
+    }),
+  );
+  if (mode === 'nftables') writeFileSync(proxyFile(stateDir), JSON.stringify(saved));
+}

@@ -1,0 +1,183 @@
+/**
+ * Kubernetes service semantics, end to end in a real lab: manifests in, real packets through
+ * real kernels, answers from real workloads. One shared case suite runs against every proxy
+ * mode (kube-proxy's iptables and nftables baselines here; sluice joins with the agent).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { ManifestError, objectKey } from '../model/index.js';
+import { requireKernel } from '../testing/privileges.js';
+import { Lab } from './lab.js';
+import type { ProxyMode } from './proxy.js';
+import type { ProbeOptions, ProbeResult } from './probe/probe.js';
+import { runProbe } from './probe/probe.js';
+
+const SEMANTICS = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../src/lab/testdata/semantics.yaml',
+);
+
+function netnsOf(prefix: string): string[] {
+  return execFileSync('ip', ['netns', 'list'])
+    .toString()
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => n.startsWith(prefix));
+}
+
+for (const proxy of ['iptables', 'nftables'] as const satisfies readonly ProxyMode[]) {
+  describe(`service semantics (${proxy})`, () => {
+    const labName = `t${process.pid % 100000}${proxy[0]}`;
+    const stateDir = mkdtempSync(join(tmpdir(), 'sluice-lab-'));
+    let lab: Lab;
+
+    const probe = (
+      from: string,
+      to: string,
+      options: Partial<ProbeOptions> = {},
+    ): Promise<ProbeResult> =>
+      runProbe(lab.state, lab.topology, from, to, { count: 1, timeoutMs: 2000, ...options });
+    const backendsOf = (r: ProbeResult) => Object.keys(r.backends).sort();
+    const podsOf = (app: string) =>
+      [...lab.state.pods.values()]
+        .filter((p) => p.labels.app === app)
+        .map((p) => p.name)
+        .sort();
+    const reopen = () => (lab = Lab.open(stateDir));
+
+    before(async () => {
+      requireKernel();
+      lab = await Lab.up({ files: [SEMANTICS], nodes: 2, proxy, stateDir, labName });
+    });
+
+    after(async () => {
+      await Lab.down(stateDir, labName);
+      rmSync(stateDir, { recursive: true, force: true });
+      assert.deepEqual(netnsOf(`sl-${labName}-`), [], 'no namespace of the lab is left');
+      assert.equal(
+        existsSync(`/sys/fs/cgroup/unified/sluice/lab-${labName}`),
+        false,
+        'no cgroup is left',
+      );
+    });
+
+    it('reaches a pod on the other node by its IP, no proxy involved', async () => {
+      const target = [...lab.state.pods.values()].find(
+        (p) => p.nodeName === 'node-0' && p.labels.app === 'rr',
+      );
+      assert.ok(target, 'a pod on node-0');
+      const r = await probe('default/client', `default/${target.name}`);
+      assert.ok(r.ok, JSON.stringify(r.attempts));
+      assert.deepEqual(backendsOf(r), [target.name]);
+    });
+
+    it('balances over every ready endpoint', async () => {
+      const r = await probe('default/client', 'svc/default/rr', { count: 30 });
+      assert.ok(r.ok, JSON.stringify(r.attempts.filter((a) => !a.ok)));
+      assert.deepEqual(backendsOf(r), podsOf('rr'), 'all three replicas answer');
+    });
+
+    it('sticks to one endpoint with sessionAffinity ClientIP', async () => {
+      const r = await probe('default/client', 'svc/default/sticky', { count: 12 });
+      assert.ok(r.ok);
+      assert.equal(backendsOf(r).length, 1, `one backend, got ${JSON.stringify(r.backends)}`);
+    });
+
+    it('leaves out an unready endpoint', async () => {
+      const [unready, ...rest] = podsOf('rr');
+      await lab.setPod(objectKey('default', unready ?? ''), 'unready');
+      reopen();
+      const r = await probe('default/client', 'svc/default/rr', { count: 20 });
+      assert.ok(r.ok);
+      assert.deepEqual(backendsOf(r), rest.sort());
+    });
+
+    it('uses terminating endpoints only when no endpoint is ready', async () => {
+      const [unready, terminating, last] = podsOf('rr');
+      await lab.setPod(objectKey('default', terminating ?? ''), 'terminate');
+      reopen();
+      let r = await probe('default/client', 'svc/default/rr', { count: 10 });
+      assert.deepEqual(backendsOf(r), [last], 'the one ready endpoint takes everything');
+      await lab.setPod(objectKey('default', last ?? ''), 'terminate');
+      reopen();
+      r = await probe('default/client', 'svc/default/rr', { count: 20 });
+      assert.ok(r.ok, 'terminating endpoints still serve');
+      assert.deepEqual(backendsOf(r), [last, terminating].sort(), `not the unready ${unready}`);
+    });
+
+    it('answers a NodePort from outside on either node', async () => {
+      for (const node of ['node-0', 'node-1']) {
+        const r = await probe('external', `node/${node}`, { port: 30101, count: 4 });
+        assert.ok(r.ok, `${node}: ${JSON.stringify(r.attempts)}`);
+        assert.deepEqual(
+          backendsOf(r).every((b) => podsOf('local').includes(b)),
+          true,
+        );
+      }
+    });
+
+    it('externalTrafficPolicy Local: served by local endpoints, dropped on a node without one', async () => {
+      const here = await probe('external', 'node/node-0', { port: 30100, count: 6 });
+      assert.ok(here.ok);
+      assert.deepEqual(backendsOf(here), podsOf('local'));
+      const there = await probe('external', 'node/node-1', { port: 30100, timeoutMs: 500 });
+      assert.equal(there.ok, false, 'node-1 has no local endpoint');
+      assert.equal(there.attempts[0]?.code, 'ETIMEDOUT', 'dropped, not rejected');
+    });
+
+    it('resolves a named targetPort per pod, on every port of a multi-port service', async () => {
+      const web = await probe('default/client', 'svc/default/named', { port: 80, count: 16 });
+      assert.ok(web.ok, JSON.stringify(web.attempts.filter((a) => !a.ok)));
+      assert.deepEqual(
+        backendsOf(web),
+        ['named-a', 'named-b'],
+        '8081 on one pod, 9091 on the other',
+      );
+      const admin = await probe('default/client', 'svc/default/named', { port: 7000, count: 16 });
+      assert.ok(admin.ok);
+      assert.deepEqual(backendsOf(admin), ['named-a', 'named-b']);
+    });
+
+    it('refuses a service without endpoints at once, not by a timeout', async () => {
+      const r = await probe('default/client', 'svc/default/empty', { timeoutMs: 5000 });
+      assert.equal(r.ok, false);
+      assert.equal(r.attempts[0]?.code, 'ECONNREFUSED');
+    });
+
+    it('gives a headless service no virtual IP', async () => {
+      const headless = lab.state.services.get(objectKey('default', 'headless'));
+      assert.equal(headless?.clusterIP, 'None');
+      await assert.rejects(
+        probe('default/client', 'svc/default/headless'),
+        /headless: it has no ClusterIP/,
+      );
+    });
+
+    it('rejects a bad manifest with its field path and leaves the running lab unchanged', async () => {
+      const bad = join(stateDir, 'bad.yaml');
+      writeFileSync(
+        bad,
+        [
+          'apiVersion: v1\nkind: Service\nmetadata: { name: rr }\nspec:\n  selector: { app: rr }\n  ports: [{ port: 80 }]',
+          'apiVersion: v1\nkind: Service\nmetadata: { name: broken }\nspec:\n  ports: [{ port: 70000, protocol: TCP }]',
+        ].join('\n---\n'),
+      );
+      const before = JSON.stringify([...lab.state.services.entries()]);
+      await assert.rejects(
+        lab.apply([bad]),
+        (e: unknown) =>
+          e instanceof ManifestError &&
+          /bad\.yaml#1 Service default\/broken: spec\.ports\[0\]\.port/.test(e.message),
+      );
+      reopen();
+      assert.equal(JSON.stringify([...lab.state.services.entries()]), before);
+      const r = await probe('default/client', 'svc/default/sticky');
+      assert.ok(r.ok, 'traffic still flows');
+    });
+  });
+}
