@@ -42,6 +42,8 @@ for (const proxy of ['iptables', 'nftables'] as const satisfies readonly ProxyMo
       options: Partial<ProbeOptions> = {},
     ): Promise<ProbeResult> =>
       runProbe(lab.state, lab.topology, from, to, { count: 1, timeoutMs: 2000, ...options });
+    // Random backend choice: counts are sized so that missing a backend by chance is below 1e-9
+    // per assertion (e.g. 2 backends, 40 attempts: 2 * 2^-40).
     const backendsOf = (r: ProbeResult) => Object.keys(r.backends).sort();
     const podsOf = (app: string) =>
       [...lab.state.pods.values()]
@@ -77,7 +79,7 @@ for (const proxy of ['iptables', 'nftables'] as const satisfies readonly ProxyMo
     });
 
     it('balances over every ready endpoint', async () => {
-      const r = await probe('default/client', 'svc/default/rr', { count: 30 });
+      const r = await probe('default/client', 'svc/default/rr', { count: 60 });
       assert.ok(r.ok, JSON.stringify(r.attempts.filter((a) => !a.ok)));
       assert.deepEqual(backendsOf(r), podsOf('rr'), 'all three replicas answer');
     });
@@ -92,7 +94,7 @@ for (const proxy of ['iptables', 'nftables'] as const satisfies readonly ProxyMo
       const [unready, ...rest] = podsOf('rr');
       await lab.setPod(objectKey('default', unready ?? ''), 'unready');
       reopen();
-      const r = await probe('default/client', 'svc/default/rr', { count: 20 });
+      const r = await probe('default/client', 'svc/default/rr', { count: 40 });
       assert.ok(r.ok);
       assert.deepEqual(backendsOf(r), rest.sort());
     });
@@ -105,7 +107,7 @@ for (const proxy of ['iptables', 'nftables'] as const satisfies readonly ProxyMo
       assert.deepEqual(backendsOf(r), [last], 'the one ready endpoint takes everything');
       await lab.setPod(objectKey('default', last ?? ''), 'terminate');
       reopen();
-      r = await probe('default/client', 'svc/default/rr', { count: 20 });
+      r = await probe('default/client', 'svc/default/rr', { count: 40 });
       assert.ok(r.ok, 'terminating endpoints still serve');
       assert.deepEqual(backendsOf(r), [last, terminating].sort(), `not the unready ${unready}`);
     });
@@ -122,7 +124,7 @@ for (const proxy of ['iptables', 'nftables'] as const satisfies readonly ProxyMo
     });
 
     it('externalTrafficPolicy Local: served by local endpoints, dropped on a node without one', async () => {
-      const here = await probe('external', 'node/node-0', { port: 30100, count: 6 });
+      const here = await probe('external', 'node/node-0', { port: 30100, count: 40 });
       assert.ok(here.ok);
       assert.deepEqual(backendsOf(here), podsOf('local'));
       const there = await probe('external', 'node/node-1', { port: 30100, timeoutMs: 500 });
@@ -131,14 +133,14 @@ for (const proxy of ['iptables', 'nftables'] as const satisfies readonly ProxyMo
     });
 
     it('resolves a named targetPort per pod, on every port of a multi-port service', async () => {
-      const web = await probe('default/client', 'svc/default/named', { port: 80, count: 16 });
+      const web = await probe('default/client', 'svc/default/named', { port: 80, count: 40 });
       assert.ok(web.ok, JSON.stringify(web.attempts.filter((a) => !a.ok)));
       assert.deepEqual(
         backendsOf(web),
         ['named-a', 'named-b'],
         '8081 on one pod, 9091 on the other',
       );
-      const admin = await probe('default/client', 'svc/default/named', { port: 7000, count: 16 });
+      const admin = await probe('default/client', 'svc/default/named', { port: 7000, count: 40 });
       assert.ok(admin.ok);
       assert.deepEqual(backendsOf(admin), ['named-a', 'named-b']);
     });

@@ -11,7 +11,9 @@ export function suggestedProbes(state: ClusterState): string[] {
   const from = client ? `${client.namespace}/${client.name}` : undefined;
   const services = [...state.services.values()].filter((s) => s.clusterIP !== 'None');
   const probes: string[] = [];
-  const http = services.find((s) => s.ports.some((p) => p.name.startsWith('http')));
+  // The HTTP service users can also reach from outside (a NodePort) shows the most.
+  const httpServices = services.filter((s) => s.ports.some((p) => p.name.startsWith('http')));
+  const http = httpServices.find((s) => s.ports.some((p) => p.nodePort)) ?? httpServices[0];
   if (from && http)
     probes.push(`sluice lab probe ${from} svc/${http.namespace}/${http.name} --count 6`);
   const nodePort = services.flatMap((s) =>
