@@ -145,6 +145,73 @@ for (const proxy of ['iptables', 'nftables'] as const satisfies readonly ProxyMo
       assert.deepEqual(backendsOf(admin), ['named-a', 'named-b']);
     });
 
+    it('balances a LoadBalancer address and an externalIP reached from outside', async () => {
+      const lb = lab.state.services.get(objectKey('default', 'lb'));
+      assert.ok(lb?.loadBalancerIP, 'an address from the pool');
+      const viaLb = await probe('external', lb.loadBalancerIP, {
+        port: 80,
+        proto: 'http',
+        count: 6,
+      });
+      assert.ok(viaLb.ok, JSON.stringify(viaLb.attempts));
+      const viaExt = await probe('external', '198.19.200.10', {
+        port: 8080,
+        proto: 'http',
+        count: 6,
+      });
+      assert.ok(viaExt.ok, JSON.stringify(viaExt.attempts));
+      for (const r of [viaLb, viaExt])
+        assert.ok(backendsOf(r).every((b) => podsOf('rr').includes(b)));
+    });
+
+    it('internalTrafficPolicy Local: only endpoints on the node of the client', async () => {
+      const here = await probe('default/client0', 'svc/default/itp-local', { count: 40 });
+      assert.ok(here.ok);
+      assert.deepEqual(backendsOf(here), podsOf('local'));
+      const there = await probe('default/client', 'svc/default/itp-local', { timeoutMs: 500 });
+      assert.equal(there.ok, false, 'client runs on node-1, which has no local endpoint');
+    });
+
+    it('routes a selector-less service to a user-supplied EndpointSlice', async () => {
+      const target = lab.state.pods.get(objectKey('default', 'named-a'));
+      assert.ok(target);
+      const manual = join(stateDir, 'manual.yaml');
+      writeFileSync(
+        manual,
+        [
+          'apiVersion: v1\nkind: Service\nmetadata: { name: manual }\nspec:\n  ports: [{ name: web, port: 80 }]',
+          `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: manual-1\n  labels: { kubernetes.io/service-name: manual }\naddressType: IPv4\nports: [{ name: web, port: 8081, protocol: TCP }]\nendpoints: [{ addresses: [${target.ip}], conditions: { ready: true } }]`,
+        ].join('\n---\n'),
+      );
+      await lab.apply([manual]);
+      reopen();
+      const r = await probe('default/client', 'svc/default/manual', { count: 3 });
+      assert.ok(r.ok, JSON.stringify(r.attempts));
+      assert.deepEqual(backendsOf(r), ['named-a']);
+      await lab.delete([manual]);
+      reopen();
+      assert.equal(lab.state.services.has(objectKey('default', 'manual')), false);
+    });
+
+    it('gives virtual pods endpoints but no namespace or process', async () => {
+      const virtual = join(stateDir, 'virtual.yaml');
+      writeFileSync(
+        virtual,
+        'apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: ghost }\nspec:\n  replicas: 4\n  selector: { matchLabels: { app: ghost } }\n  template:\n    metadata: { labels: { app: ghost }, annotations: { sluice.io/virtual: "true" } }\n    spec:\n      containers: [{ name: g, image: sluice/echo, ports: [{ name: http, containerPort: 8080 }] }]\n---\napiVersion: v1\nkind: Service\nmetadata: { name: ghost }\nspec:\n  selector: { app: ghost }\n  ports: [{ port: 80, targetPort: http }]',
+      );
+      await lab.apply([virtual]);
+      reopen();
+      const ghosts = [...lab.state.pods.entries()].filter(([, p]) => p.labels.app === 'ghost');
+      assert.equal(ghosts.length, 4);
+      assert.ok(ghosts.every(([key, p]) => p.virtual && p.ip && !lab.topology.hasPod(key)));
+      const slices = [...lab.state.endpointSlices.values()].filter(
+        (s) => s.serviceName === 'ghost',
+      );
+      assert.equal(slices.flatMap((s) => s.endpoints).length, 4);
+      await lab.delete([virtual]);
+      reopen();
+    });
+
     it('refuses a service without endpoints at once, not by a timeout', async () => {
       const r = await probe('default/client', 'svc/default/empty', { timeoutMs: 5000 });
       assert.equal(r.ok, false);
