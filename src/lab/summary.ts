@@ -31,7 +31,7 @@ export function suggestedProbes(state: ClusterState, cli = invocation()): string
   const redis = services.find((s) => s.ports.some((p) => p.port === 6379 || p.name === 'redis'));
   if (from && redis)
     probes.push(
-      `sluice lab probe ${from} svc/${redis.namespace}/${redis.name} --request "SET greeting hello"`,
+      `${cli} lab probe ${from} svc/${redis.namespace}/${redis.name} --request "SET greeting hello"`,
     );
   return probes;
 }
