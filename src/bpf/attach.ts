@@ -3,8 +3,9 @@
  * attached. Every live handle is listed by attachments(), so sluice can say what it has
  * attached where.
  */
-import { closeSync, constants, openSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, constants, openSync, realpathSync } from 'node:fs';
 import koffi from 'koffi';
+import { mountPoints } from './environment.js';
 import { BpfError, SluiceError } from './errors.js';
 import type { Ptr } from './libbpf.js';
 import { libbpf, libcApi } from './libbpf.js';
@@ -173,12 +174,7 @@ export function attachCgroup(prog: BpfProgram, cgroupPath: string): Attachment {
 }
 
 function isCgroupRoot(path: string): boolean {
-  return readFileSync('/proc/mounts', 'utf8')
-    .split('\n')
-    .some((line) => {
-      const [, mountPoint, fsType] = line.split(' ');
-      return fsType === 'cgroup2' && mountPoint === path;
-    });
+  return mountPoints('cgroup2').includes(path);
 }
 
 const BPF_SK_MSG_VERDICT = 7;

@@ -13,12 +13,29 @@ export function isRoot(): boolean {
   return process.geteuid?.() === 0;
 }
 
+/** Mount points of every file system of this type, from /proc/mounts, in mount order. */
+export function mountPoints(fsType: string): string[] {
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter(([, mountPoint, type]) => type === fsType && mountPoint)
+    .map(([, mountPoint]) => mountPoint ?? '');
+}
+
 export function isBpffsMounted(path = BPFFS): boolean {
-  const mounts = readFileSync('/proc/mounts', 'utf8');
-  return mounts.split('\n').some((line) => {
-    const [, mountPoint, fsType] = line.split(' ');
-    return mountPoint === path && fsType === 'bpf';
-  });
+  return mountPoints('bpf').includes(path);
+}
+
+/** The cgroup v2 mount point (hybrid hosts mount it at /sys/fs/cgroup/unified). */
+export function cgroup2Root(): string {
+  const [root] = mountPoints('cgroup2');
+  if (!root) {
+    throw new SluiceError(
+      'NO_CGROUP2',
+      'no cgroup v2 file system is mounted: mount -t cgroup2 none /sys/fs/cgroup/unified',
+    );
+  }
+  return root;
 }
 
 /** Mounts bpffs at /sys/fs/bpf when it is missing (as systemd does on most distributions). */

@@ -48,6 +48,7 @@ export const ERROR_CODES = [
   'ATTACH',
   'NOT_ROOT',
   'NO_BPFFS',
+  'NO_CGROUP2',
 ] as const;
 export type SluiceErrorCode = (typeof ERROR_CODES)[number];
 

@@ -2,19 +2,13 @@
  * Throwaway cgroups for tests under <cgroup2 mount>/sluice/, never the root cgroup; removed in a
  * finally once the processes the test put there are gone.
  */
-import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { cgroup2Root } from '../bpf/environment.js';
 
 let serial = 0;
 
-/** The cgroup v2 mount point (hybrid hosts mount it at /sys/fs/cgroup/unified). */
-export function cgroup2Root(): string {
-  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
-    const [, mountPoint, fsType] = line.split(' ');
-    if (fsType === 'cgroup2' && mountPoint) return mountPoint;
-  }
-  throw new Error('no cgroup2 mount found in /proc/mounts');
-}
+export { cgroup2Root };
 
 export async function withTestCgroup<T>(fn: (path: string) => Promise<T> | T): Promise<T> {
   const parent = join(cgroup2Root(), 'sluice');

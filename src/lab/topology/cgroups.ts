@@ -12,16 +12,10 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cgroup2Root } from '../../bpf/environment.js';
 import { LabError } from './errors.js';
 
-/** The cgroup v2 mount point (hybrid hosts mount it at /sys/fs/cgroup/unified). */
-export function cgroup2Root(): string {
-  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
-    const [, mountPoint, fsType] = line.split(' ');
-    if (fsType === 'cgroup2' && mountPoint) return mountPoint;
-  }
-  throw new LabError('no cgroup2 mount found in /proc/mounts: the lab needs cgroup v2');
-}
+export { cgroup2Root };
 
 /** <cgroup2>/sluice: the parent of every sluice cgroup. */
 export function sluiceCgroupDir(): string {
