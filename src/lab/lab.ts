@@ -21,7 +21,7 @@ import {
 import type { ClusterRecord, LabConfig } from './cluster-file.js';
 import { readCluster, removeCluster, writeCluster } from './cluster-file.js';
 import { withLabLock } from './lock.js';
-import { syncProxies } from './proxy.js';
+import { resetProxyState, syncProxies } from './proxy.js';
 import type { ProxyMode } from './proxy.js';
 import type { DestroyReport } from './topology/index.js';
 import { destroyLab, LabError, LabTopology, resolveStateDir } from './topology/index.js';
@@ -83,6 +83,7 @@ export class Lab {
         nodes: options.nodes,
         ...(options.labName ? { labName: options.labName } : {}),
       };
+      resetProxyState(stateDir);
       const state = applyObjects(emptyState(), manifestsOf(options.files), {
         nodes: options.nodes,
       });
@@ -118,6 +119,7 @@ export class Lab {
     const name = labName ?? readCluster(dir)?.config.labName;
     const report = await destroyLab({ stateDir: dir, ...(name ? { labName: name } : {}) });
     removeCluster(dir);
+    resetProxyState(dir);
     return report;
   }
 

@@ -7,7 +7,7 @@
  * deleted), and for nftables the table state of the previous sync, kept in proxy.json, so stale
  * chains and affinity sets are removed as kube-proxy removes them.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   applyIptables,
@@ -34,6 +34,11 @@ type SavedNftState = Record<string, unknown>;
 
 function proxyFile(stateDir: string): string {
   return join(stateDir, 'proxy.json');
+}
+
+/** Forgets what the nodes' proxies held: a new lab starts from empty tables. */
+export function resetProxyState(stateDir: string): void {
+  rmSync(proxyFile(stateDir), { force: true });
 }
 
 function readSaved(stateDir: string): Record<string, SavedNftState> {
