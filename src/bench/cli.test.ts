@@ -4,6 +4,7 @@
  * Ctrl-C stops cleanly.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,6 +71,36 @@ describe('sluice bench (CLI)', () => {
       }
     }
     assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /## maps/);
+  });
+
+  it('bench connect --quick --services 1,20 --runs 1: a number for every (scale, mode, metric), labs removed', async () => {
+    const out = tmp();
+    const { code, stderr } = await sluice([
+      'bench',
+      'connect',
+      '--quick',
+      '--services',
+      '1,20',
+      '--runs',
+      '1',
+      '--out',
+      out,
+    ]);
+    assert.equal(code, 0, stderr);
+    const results = readResults(out);
+    for (const services of [1, 20]) {
+      for (const mode of ['iptables', 'nftables', 'direct']) {
+        for (const metric of ['connect-rate', 'connect-latency-p50', 'connect-latency-p99']) {
+          const row = results.results.find(
+            (r) => r.mode === mode && r.metric === metric && r.params.services === services,
+          );
+          assert.ok(row, `no row for ${services} services, ${mode} ${metric}`);
+          assert.ok(Number.isFinite(row.median) && row.median > 0, `${row.median}`);
+        }
+      }
+    }
+    const left = execFileSync('ip', ['netns', 'list']).toString();
+    assert.doesNotMatch(left, /^sl-b[in]-/m, 'the benchmark labs are gone');
   });
 
   it('stops on Ctrl-C: exit 130, the C child gone, nothing written', async () => {

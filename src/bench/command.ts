@@ -33,6 +33,8 @@ export interface BenchCommandOptions {
   readonly runs?: number | undefined;
   readonly out: string;
   readonly cpu?: number | undefined;
+  /** Service counts for the scenarios that scale with them (--services). */
+  readonly services?: readonly number[] | undefined;
   /** Also write docs/benchmarks.md (refused with quick: the docs show a full run). */
   readonly docs: boolean;
   /** The sluice version recorded in results.json. */
@@ -79,6 +81,7 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
       runs: options.runs ?? (options.quick ? QUICK_RUNS : DEFAULT_RUNS),
       quick: options.quick,
       cpu: options.cpu,
+      services: options.services,
       signal: controller.signal,
       write: (text) => void stderr.write(text),
       sluice: options.sluice,

@@ -27,6 +27,8 @@ export const COMPARISONS: Readonly<Record<string, Comparison>> = {
       { mode: 'sluice-ts', metric: 'batch-update-rate', percent: 50 },
     ],
   },
+  // kube-proxy's iptables mode is the baseline every lab scenario is measured against.
+  connect: { reference: 'iptables', targets: [] },
 };
 
 type Spread = Pick<ResultRow, 'median' | 'min' | 'max' | 'better'>;

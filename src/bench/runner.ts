@@ -17,6 +17,8 @@ export interface ScenarioOptions {
   readonly quick: boolean;
   /** Pin the measured work to this CPU, where the scenario can. */
   readonly cpu: number | undefined;
+  /** Service counts to measure at (--services), for scenarios that scale with them. */
+  readonly services?: readonly number[] | undefined;
 }
 
 export interface RunContext {
@@ -32,7 +34,10 @@ export type Samples = Record<string, number>;
 /** What a scenario runs for given options: the params recorded with its rows, and one run. */
 export interface ScenarioPlan {
   readonly params: Params;
+  /** Prepares what every run needs (labs, rules); teardown undoes it, also after a failure. */
+  setup?(ctx: RunContext): Promise<void>;
   run(mode: string, ctx: RunContext): Promise<Samples>;
+  teardown?(): Promise<void>;
 }
 
 export interface Scenario {
@@ -40,7 +45,8 @@ export interface Scenario {
   /** Mode names (BENCH.md); the first is the reference the report compares the others with. */
   readonly modes: readonly string[];
   readonly metrics: readonly MetricSpec[];
-  plan(options: ScenarioOptions): ScenarioPlan;
+  /** One plan per parameter set (e.g. per service count); each gets its own rows. */
+  plan(options: ScenarioOptions): ScenarioPlan | readonly ScenarioPlan[];
 }
 
 export interface Slot<M> {
@@ -75,14 +81,31 @@ function formatSamples(samples: Samples, metrics: readonly MetricSpec[]): string
     .join(', ');
 }
 
-/** Runs one scenario's modes interleaved and summarizes each (mode, metric) into a row. */
+/** Runs one scenario's modes interleaved, per plan, and summarizes each (mode, metric). */
 export async function runScenario(scenario: Scenario, options: RunOptions): Promise<ResultRow[]> {
-  const plan = scenario.plan(options);
+  const rows: ResultRow[] = [];
+  for (const plan of [scenario.plan(options)].flat()) {
+    const ctx: RunContext = { signal: options.signal, progress: options.write };
+    try {
+      await plan.setup?.(ctx);
+      rows.push(...(await runPlan(scenario, plan, options, ctx)));
+    } finally {
+      await plan.teardown?.();
+    }
+  }
+  return rows;
+}
+
+async function runPlan(
+  scenario: Scenario,
+  plan: ScenarioPlan,
+  options: RunOptions,
+  ctx: RunContext,
+): Promise<ResultRow[]> {
   const samples = new Map<string, Map<string, number[]>>(
     scenario.modes.map((mode) => [mode, new Map(scenario.metrics.map((m) => [m.name, []]))]),
   );
   const slots = schedule(scenario.modes, options.runs);
-  const ctx: RunContext = { signal: options.signal, progress: options.write };
   const paramText = Object.entries(plan.params)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');

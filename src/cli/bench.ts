@@ -21,6 +21,7 @@ interface BenchFlags {
   runs?: number;
   out: string;
   cpu?: number;
+  services?: number[];
   docs: boolean;
 }
 
@@ -40,6 +41,11 @@ export function registerBench(program: Command): void {
     )
     .option('--out <dir>', 'output directory', DEFAULT_OUT)
     .option('--cpu <n>', 'pin the measured work to this CPU (default: no pinning)', integer(0))
+    .option(
+      '--services <list>',
+      'service counts for scenarios that scale with them, e.g. 1,1000,10000',
+      (value: string) => value.split(',').map((n) => integer(1)(n.trim())),
+    )
     .option('--docs', 'also write docs/benchmarks.md from this run (not with --quick)', false)
     .action(async (scenarios: string[], flags: BenchFlags, command: Command) => {
       const unknown = scenarios.filter((s) => !names.includes(s));
@@ -58,6 +64,7 @@ export function registerBench(program: Command): void {
           runs: flags.runs,
           out: flags.out,
           cpu: flags.cpu,
+          services: flags.services,
           docs: flags.docs,
           sluice: version(),
         });

@@ -47,12 +47,30 @@ export function registerLab(program: Command): void {
         .choices(PROXY_MODES)
         .default('iptables'),
     )
-    .action(async (opts: { filename: string[]; nodes: number; proxy: ProxyMode }) => {
-      const started = process.hrtime.bigint();
-      const up = await Lab.up({ files: opts.filename, nodes: opts.nodes, proxy: opts.proxy });
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      process.stdout.write(formatSummary(up, seconds));
-    });
+    .addOption(
+      new Option(
+        '--iptables-backend <backend>',
+        'iptables mode: which iptables-restore (default: the system one)',
+      ).choices(['nft', 'legacy']),
+    )
+    .action(
+      async (opts: {
+        filename: string[];
+        nodes: number;
+        proxy: ProxyMode;
+        iptablesBackend?: 'nft' | 'legacy';
+      }) => {
+        const started = process.hrtime.bigint();
+        const up = await Lab.up({
+          files: opts.filename,
+          nodes: opts.nodes,
+          proxy: opts.proxy,
+          ...(opts.iptablesBackend ? { iptablesBackend: opts.iptablesBackend } : {}),
+        });
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        process.stdout.write(formatSummary(up, seconds));
+      },
+    );
 
   lab
     .command('apply')

@@ -10,6 +10,12 @@ import { registerDoctor } from './doctor.js';
 import { registerLab } from './lab.js';
 import { version } from './version.js';
 
+// `sluice ... | head` closes our stdout early: that is the reader's choice, not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 const program = new Command()
   .name('sluice')
   .description('eBPF network acceleration engine for Kubernetes')

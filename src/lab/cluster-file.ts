@@ -7,6 +7,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import type { ClusterState } from '../model/index.js';
 import { stateFromJSON, stateToJSON } from '../model/index.js';
+import type { IptablesBackendChoice } from '../kubeproxy/apply.js';
 import type { ProxyMode } from './proxy.js';
 
 const FILE = 'cluster.json';
@@ -15,6 +16,8 @@ export interface LabConfig {
   proxy: ProxyMode;
   nodes: number;
   labName?: string;
+  /** iptables mode: which iptables-restore programs the nodes (default: the distribution's). */
+  iptablesBackend?: IptablesBackendChoice;
 }
 
 export interface ClusterRecord {

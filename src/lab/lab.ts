@@ -18,6 +18,7 @@ import {
   refsOf,
   setPodConditions,
 } from '../model/index.js';
+import type { IptablesBackendChoice } from '../kubeproxy/apply.js';
 import type { ClusterRecord, LabConfig } from './cluster-file.js';
 import { readCluster, removeCluster, writeCluster } from './cluster-file.js';
 import { withLabLock } from './lock.js';
@@ -41,6 +42,8 @@ export interface UpOptions {
   stateDir?: string;
   /** Names a second lab (sl-<name>-*), so tests can run beside a user's lab. */
   labName?: string;
+  /** iptables mode: 'legacy' runs iptables-legacy-restore (default: the distribution's). */
+  iptablesBackend?: IptablesBackendChoice;
 }
 
 export type PodAction = 'ready' | 'unready' | 'terminate';
@@ -82,6 +85,7 @@ export class Lab {
         proxy: options.proxy,
         nodes: options.nodes,
         ...(options.labName ? { labName: options.labName } : {}),
+        ...(options.iptablesBackend ? { iptablesBackend: options.iptablesBackend } : {}),
       };
       resetProxyState(stateDir);
       const state = applyObjects(emptyState(), manifestsOf(options.files), {
@@ -183,7 +187,7 @@ export class Lab {
     for (const ip of externalIPsOf(next)) {
       if (!routed.has(ip)) await this.topology.addExternalRoute(`${ip}/32`);
     }
-    await syncProxies(this.topology, this.stateDir, next, this.config.proxy);
+    await syncProxies(this.topology, this.stateDir, next, this.config);
     this.record = { config: this.config, state: next };
     writeCluster(this.stateDir, this.record);
   }

@@ -25,6 +25,7 @@ import {
 import type { KubeProxyNode } from '../kubeproxy/node.js';
 import type { ClusterState } from '../model/index.js';
 import { proxyView } from '../model/index.js';
+import type { LabConfig } from './cluster-file.js';
 import type { LabTopology, NodeRecord } from './topology/index.js';
 
 export const PROXY_MODES = ['iptables', 'nftables', 'none'] as const;
@@ -82,8 +83,10 @@ export async function syncProxies(
   lab: LabTopology,
   stateDir: string,
   state: ClusterState,
-  mode: ProxyMode,
+  config: Pick<LabConfig, 'proxy' | 'iptablesBackend'>,
 ): Promise<void> {
+  const mode = config.proxy;
+  const backend = config.iptablesBackend ?? 'default';
   if (mode === 'none') return;
   const saved = readSaved(stateDir);
   await Promise.all(
@@ -91,9 +94,11 @@ export async function syncProxies(
       const views = proxyView(state, node.name);
       const kpNode = kubeProxyNode(lab, node);
       if (mode === 'iptables') {
-        await ensureIptablesJumps(node.netns);
-        const existing = await iptablesChains(node.netns, 'nat');
-        await applyIptables(node.netns, renderIptables(views, kpNode, {}, existing).text);
+        await ensureIptablesJumps(node.netns, { backend });
+        const existing = await iptablesChains(node.netns, 'nat', { backend });
+        await applyIptables(node.netns, renderIptables(views, kpNode, {}, existing).text, {
+          backend,
+        });
         return;
       }
       let previous = loadNft(saved[node.name]);

@@ -1,9 +1,10 @@
 /** Every scenario `sluice bench` knows, in the order a bare `sluice bench` runs them. */
 import type { Scenario } from '../runner.js';
 import { BenchError } from '../errors.js';
+import { connectScenario } from './connect.js';
 import { mapsScenario } from './maps.js';
 
-export const SCENARIOS: readonly Scenario[] = [mapsScenario];
+export const SCENARIOS: readonly Scenario[] = [mapsScenario, connectScenario];
 
 export function scenarioNames(): string[] {
   return SCENARIOS.map((s) => s.name);

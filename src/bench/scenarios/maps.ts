@@ -210,7 +210,7 @@ export const mapsScenario: Scenario = {
   metrics: METRICS,
   plan({ quick, cpu }: ScenarioOptions) {
     for (const [path, how] of [
-      [MAP_BENCH, 'make -C bench'],
+      [MAP_BENCH, 'make -C native'],
       [join(BPF_OUTPUT_DIR, benchMapsSpec.file), 'make -C bpf'],
     ] as const) {
       if (!existsSync(path)) throw new BenchError(`${path} does not exist: build it with '${how}'`);
