@@ -4,8 +4,8 @@
  * Ctrl-C stops cleanly.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { spawn } from 'node:child_process';
+
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
