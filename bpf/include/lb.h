@@ -75,7 +75,11 @@ struct lb4_reverse_nat {
 	__u16 pad;
 };
 
+/* ClientIP affinity remembers a client per service. Per-packet LB knows the client by its
+ * address; socket LB runs before the kernel picks a source address, so it knows the client by
+ * its network namespace (one per pod) instead: netns_cookie is 0 for per-packet entries. */
 struct lb4_affinity_key {
+	__u64 netns_cookie;
 	__u32 service_id;
 	__be32 client_address;
 };
@@ -139,11 +143,17 @@ static __always_inline struct lb4_backend *lb4_lookup_backend(__u32 backend_id)
 	return bpf_map_lookup_elem(&lb4_backends, &backend_id);
 }
 
-/* Picks a backend: the client's affinity entry while fresh, else a random slot. Returns the
- * backend id, 0 when the service has no usable backend. */
-static __always_inline __u32 lb4_select_backend(const struct lb_service *svc, __be32 client)
+/* Picks a backend: the client's affinity entry while fresh, else a random slot. The client is
+ * (netns_cookie, address): see lb4_affinity_key. Returns the backend id, 0 when the service has
+ * no usable backend. */
+static __always_inline __u32 lb4_select_backend_for(const struct lb_service *svc,
+						    __u64 netns_cookie, __be32 client)
 {
-	struct lb4_affinity_key akey = { .service_id = svc->service_id, .client_address = client };
+	struct lb4_affinity_key akey = {
+		.netns_cookie = netns_cookie,
+		.service_id = svc->service_id,
+		.client_address = client,
+	};
 	__u64 now = bpf_ktime_get_ns();
 	struct lb_slot_key skey = { .service_id = svc->service_id };
 	__u32 *backend_id;
@@ -169,6 +179,12 @@ static __always_inline __u32 lb4_select_backend(const struct lb_service *svc, __
 		bpf_map_update_elem(&lb4_affinity, &akey, &fresh, BPF_ANY);
 	}
 	return *backend_id;
+}
+
+/* Per-packet selection: the client is its source address. */
+static __always_inline __u32 lb4_select_backend(const struct lb_service *svc, __be32 client)
+{
+	return lb4_select_backend_for(svc, 0, client);
 }
 
 #endif

@@ -46,7 +46,11 @@ export const Lb4Backend = struct('lb4_backend', {
 
 export const Lb4ReverseNat = struct('lb4_reverse_nat', { address: ipv4, port: be16, pad: pad(2) });
 
-export const Lb4AffinityKey = struct('lb4_affinity_key', { service_id: u32, client_address: ipv4 });
+export const Lb4AffinityKey = struct('lb4_affinity_key', {
+  netns_cookie: u64,
+  service_id: u32,
+  client_address: ipv4,
+});
 
 export const LbAffinityValue = struct('lb_affinity_value', {
   last_used_ns: u64,
