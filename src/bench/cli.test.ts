@@ -103,6 +103,27 @@ describe('sluice bench (CLI)', () => {
     assert.doesNotMatch(left, /^sl-b[in]-/m, 'the benchmark labs are gone');
   });
 
+  it('bench prog-cost --quick --runs 1: ns/packet for every case of the TC program', async () => {
+    const out = tmp();
+    const { code, stderr } = await sluice([
+      'bench',
+      'prog-cost',
+      '--quick',
+      '--runs',
+      '1',
+      '--out',
+      out,
+    ]);
+    assert.equal(code, 0, stderr);
+    const results = readResults(out);
+    for (const c of ['hit', 'miss', 'ct-hit', 'empty']) {
+      const row = results.results.find((r) => r.params.case === c && r.metric === 'ns-per-packet');
+      assert.ok(row, `no row for case ${c}`);
+      assert.equal(row.mode, 'sluice-tc');
+      assert.ok(Number.isFinite(row.median) && row.median > 0, `${row.median}`);
+    }
+  });
+
   it('stops on Ctrl-C: exit 130, the C child gone, nothing written', async () => {
     const out = tmp();
     let childPid: number | undefined;
