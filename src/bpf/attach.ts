@@ -3,10 +3,11 @@
  * attached. Every live handle is listed by attachments(), so sluice can say what it has
  * attached where.
  */
-import { closeSync, constants, openSync, realpathSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, realpathSync, statSync, unlinkSync } from 'node:fs';
 import koffi from 'koffi';
 import { mountPoints } from './environment.js';
 import { BpfError, SluiceError } from './errors.js';
+import { LinkType, linkInfoByFd } from './info.js';
 import type { Ptr } from './libbpf.js';
 import { libbpf, libcApi } from './libbpf.js';
 import type { BpfMap } from './map.js';
@@ -187,4 +188,100 @@ export function attachSkMsg(prog: BpfProgram, map: BpfMap<unknown, unknown>): At
     const r = libbpf.prog_detach2(prog.fd, map.fd, BPF_SK_MSG_VERDICT) as number;
     if (r < 0) throw new BpfError('bpf_prog_detach2', `${prog.name} on ${map.name}`, r);
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Persistent attachments: they outlive the process that made them, so an agent restart (or a
+// crash) leaves the datapath attached. A restarted agent adopts them instead of attaching again.
+
+/** What a persistent attach did: a new attachment, or an existing one running the new program. */
+export type PersistentOutcome = 'attached' | 'updated' | 'replaced';
+
+/**
+ * Attaches a cgroup program through a BPF link pinned at `pinPath` (on bpffs): the pin, not this
+ * process, keeps it attached. If a link is already pinned there for the same cgroup and attach
+ * type, it is adopted and pointed at `prog` atomically with bpf_link_update: there is no moment
+ * without a program, and the program that runs is the one just loaded, with this start's
+ * .rodata (a program's tag does not cover .rodata, so "same tag" would not mean "same config").
+ * A stale pin (its cgroup is gone, or another hook) is replaced. Refuses a hierarchy's root.
+ */
+export function attachCgroupPinned(prog: BpfProgram, cgroupPath: string, pinPath: string): PersistentOutcome {
+  const path = realpathSync(cgroupPath);
+  if (isCgroupRoot(path)) {
+    throw new SluiceError('ATTACH', `refusing to attach ${prog.name} to the root cgroup ${path}: use a cgroup sluice made`);
+  }
+  const what = `${prog.name} on ${path}`;
+  const cgroupId = statSync(path, { bigint: true }).ino;
+  if (existsSync(pinPath)) {
+    const fd = libbpf.obj_get(pinPath) as number;
+    if (fd < 0) throw new BpfError('bpf_obj_get', pinPath, fd);
+    try {
+      const info = linkInfoByFd(fd, pinPath);
+      if (info.type === LinkType.CGROUP && info.cgroupId === cgroupId && info.attachType === prog.expectedAttachType) {
+        const ret = libbpf.link_update(fd, prog.fd, null) as number;
+        if (ret < 0) throw new BpfError('bpf_link_update', `${pinPath} -> ${prog.name}`, ret);
+        return 'updated';
+      }
+    } finally {
+      closeSync(fd);
+    }
+    unlinkSync(pinPath); // stale: another cgroup or hook; dropping the pin releases that link
+  }
+  const dirFd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  let link: Ptr;
+  try {
+    link = libbpf.program_attach_cgroup(prog.handle, dirFd) as Ptr;
+    if (!link) throw new BpfError('bpf_program__attach_cgroup', what, -koffi.errno());
+  } finally {
+    closeSync(dirFd);
+  }
+  const ret = libbpf.link_pin(link, pinPath) as number;
+  // Destroying the handle closes this process's fd; once pinned, the link stays attached.
+  libbpf.link_destroy(link);
+  if (ret < 0) throw new BpfError('bpf_link__pin', `${what} at ${pinPath}`, ret);
+  return 'attached';
+}
+
+/** Removes a pinned cgroup link: the program detaches unless something else holds the link. */
+export function detachCgroupPinned(pinPath: string): boolean {
+  if (!existsSync(pinPath)) return false;
+  unlinkSync(pinPath);
+  return true;
+}
+
+const BPF_TC_F_REPLACE = 1;
+
+/**
+ * Attaches a TC program that stays attached after this process exits (netlink filters belong to
+ * the interface). An existing filter at the same handle and priority is replaced in one netlink
+ * request (BPF_TC_F_REPLACE: packets see the old program or the new one, never none). The
+ * clsact qdisc is created when missing and never removed here.
+ */
+export function attachTcPersistent(prog: BpfProgram, ifname: string, direction: TcDirection, opts: TcOptions = {}): PersistentOutcome {
+  const ifindex = ifindexOf(ifname);
+  const what = `${prog.name} on ${ifname} ${direction}`;
+  const hook = { sz: 24, ifindex, attach_point: TC_POINT[direction], parent: 0 };
+  const created = libbpf.tc_hook_create(hook) as number;
+  if (created < 0 && created !== -17) throw new BpfError('bpf_tc_hook_create', `clsact on ${ifname}`, created);
+  const handle = opts.handle ?? 1;
+  const priority = opts.priority ?? 1;
+  const query = { sz: 32, prog_fd: 0, flags: 0, prog_id: 0, handle, priority };
+  const found = libbpf.tc_query(hook, query) as number;
+  // ENOENT: no such filter; EINVAL: no filter chain yet (nothing was ever attached here).
+  if (found < 0 && found !== -2 && found !== -22) throw new BpfError('bpf_tc_query', what, found);
+  const outcome: PersistentOutcome = found === 0 && query.prog_id ? 'replaced' : 'attached';
+  const tcOpts = { sz: 32, prog_fd: prog.fd, flags: outcome === 'replaced' ? BPF_TC_F_REPLACE : 0, prog_id: 0, handle, priority };
+  const ret = libbpf.tc_attach(hook, tcOpts) as number;
+  if (ret < 0) throw new BpfError('bpf_tc_attach', what, ret);
+  return outcome;
+}
+
+/** The id of the program a TC filter runs, 0 when there is no such filter. */
+export function tcProgramId(ifname: string, direction: TcDirection, opts: TcOptions = {}): number {
+  const hook = { sz: 24, ifindex: ifindexOf(ifname), attach_point: TC_POINT[direction], parent: 0 };
+  const query = { sz: 32, prog_fd: 0, flags: 0, prog_id: 0, handle: opts.handle ?? 1, priority: opts.priority ?? 1 };
+  const ret = libbpf.tc_query(hook, query) as number;
+  if (ret === -2 || ret === -22) return 0; // no filter, or no clsact qdisc at all
+  if (ret < 0) throw new BpfError('bpf_tc_query', `${ifname} ${direction}`, ret);
+  return query.prog_id;
 }

@@ -137,6 +137,13 @@ export const libbpf = {
   program_attach_cgroup: lib.func('void *bpf_program__attach_cgroup(void *prog, int cgroup_fd)'),
   link_destroy: lib.func('int bpf_link__destroy(void *link)'),
   link_fd: lib.func('int bpf_link__fd(void *link)'),
+  link_pin: lib.func('int bpf_link__pin(void *link, const char *path)'),
+  /** Atomically points an existing link at another program (NULL opts). */
+  link_update: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, void *opts)'),
+  obj_get_info_by_fd: lib.func(
+    'int bpf_obj_get_info_by_fd(int bpf_fd, void *info, _Inout_ uint32_t *info_len)',
+  ),
+  prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
 
   map_update_elem: lib.func(
     'int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)',
@@ -170,6 +177,7 @@ export const libbpf = {
   tc_hook_destroy: lib.func('int bpf_tc_hook_destroy(bpf_tc_hook *hook)'),
   tc_attach: lib.func('int bpf_tc_attach(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)'),
   tc_detach: lib.func('int bpf_tc_detach(const bpf_tc_hook *hook, const bpf_tc_opts *opts)'),
+  tc_query: lib.func('int bpf_tc_query(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)'),
 
   ring_buffer_new: lib.func(
     'void *ring_buffer__new(int map_fd, ring_buffer_sample_fn *cb, void *ctx, void *opts)',
@@ -182,6 +190,8 @@ export const libbpf = {
   btf_type_by_id: lib.func('void *btf__type_by_id(void *btf, uint32_t id)'),
   btf_name_by_offset: lib.func('const char *btf__name_by_offset(void *btf, uint32_t offset)'),
   btf_resolve_size: lib.func('int64_t btf__resolve_size(void *btf, uint32_t id)'),
+  btf_load_from_kernel_by_id: lib.func('void *btf__load_from_kernel_by_id(uint32_t id)'),
+  btf_free: lib.func('void btf__free(void *btf)'),
 };
 
 export const libcApi = {

@@ -45,7 +45,7 @@ export function registerLab(program: Command): void {
     .addOption(
       new Option('--proxy <mode>', 'service proxy on every node')
         .choices(PROXY_MODES)
-        .default('iptables'),
+        .default('sluice'),
     )
     .addOption(
       new Option(

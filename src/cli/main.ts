@@ -5,9 +5,12 @@
  */
 import { Command } from 'commander';
 import { SluiceError } from '../errors.js';
+import { registerAgent } from './agent.js';
 import { registerBench } from './bench.js';
+import { registerBpf } from './bpf.js';
 import { registerDoctor } from './doctor.js';
 import { registerLab } from './lab.js';
+import { registerService } from './service.js';
 import { version } from './version.js';
 
 // `sluice ... | head` closes our stdout early: that is the reader's choice, not an error.
@@ -25,6 +28,9 @@ const program = new Command()
 registerDoctor(program);
 registerBench(program);
 registerLab(program);
+registerAgent(program);
+registerService(program);
+registerBpf(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,7 @@
 /**
  * The service proxy each lab node runs: kube-proxy's iptables or nftables mode (the baselines,
- * from src/kubeproxy) or none (pod IPs only). The sluice agent joins here as a mode of its own.
+ * from src/kubeproxy), sluice (one agent per node, fed through a manifests directory: agents.ts)
+ * or none (pod IPs only).
  *
  * Every lab change is a full sync, as kube-proxy does on start and on its periodic resync:
  * iptables-restore --noflush with the nat chains the node holds (so stale service chains are
@@ -25,10 +26,11 @@ import {
 import type { KubeProxyNode } from '../kubeproxy/node.js';
 import type { ClusterState } from '../model/index.js';
 import { proxyView } from '../model/index.js';
+import { resetAgentFiles, syncAgents } from './agents.js';
 import type { LabConfig } from './cluster-file.js';
 import type { LabTopology, NodeRecord } from './topology/index.js';
 
-export const PROXY_MODES = ['iptables', 'nftables', 'none'] as const;
+export const PROXY_MODES = ['iptables', 'nftables', 'sluice', 'none'] as const;
 export type ProxyMode = (typeof PROXY_MODES)[number];
 
 type SavedNftState = Record<string, unknown>;
@@ -40,6 +42,7 @@ function proxyFile(stateDir: string): string {
 /** Forgets what the nodes' proxies held: a new lab starts from empty tables. */
 export function resetProxyState(stateDir: string): void {
   rmSync(proxyFile(stateDir), { force: true });
+  resetAgentFiles(stateDir);
 }
 
 function readSaved(stateDir: string): Record<string, SavedNftState> {
@@ -88,19 +91,25 @@ export async function syncProxies(
   const mode = config.proxy;
   const backend = config.iptablesBackend ?? 'default';
   if (mode === 'none') return;
+  if (mode === 'sluice') return syncAgents(lab, stateDir, state);
+  if (mode === 'iptables') {
+    // One node after the other: iptables takes the host-wide /run/xtables.lock, which every
+    // lab node shares (a real node's kube-proxy has it to itself), and a large restore holds
+    // it longer than kube-proxy's -w 5 wait.
+    for (const node of lab.nodes()) {
+      const views = proxyView(state, node.name);
+      await ensureIptablesJumps(node.netns, { backend });
+      const existing = await iptablesChains(node.netns, 'nat', { backend });
+      const rules = renderIptables(views, kubeProxyNode(lab, node), {}, existing).text;
+      await applyIptables(node.netns, rules, { backend });
+    }
+    return;
+  }
   const saved = readSaved(stateDir);
   await Promise.all(
     lab.nodes().map(async (node) => {
       const views = proxyView(state, node.name);
       const kpNode = kubeProxyNode(lab, node);
-      if (mode === 'iptables') {
-        await ensureIptablesJumps(node.netns, { backend });
-        const existing = await iptablesChains(node.netns, 'nat', { backend });
-        await applyIptables(node.netns, renderIptables(views, kpNode, {}, existing).text, {
-          backend,
-        });
-        return;
-      }
       let previous = loadNft(saved[node.name]);
       if (previous.staleChains.size > 0) {
         const deletion = renderNftablesStaleChainDeletion(previous);
@@ -117,5 +126,5 @@ export async function syncProxies(
       saved[node.name] = saveNft(render.state);
     }),
   );
-  if (mode === 'nftables') writeFileSync(proxyFile(stateDir), JSON.stringify(saved));
+  writeFileSync(proxyFile(stateDir), JSON.stringify(saved));
 }

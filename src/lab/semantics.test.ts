@@ -1,7 +1,7 @@
 /**
  * Kubernetes service semantics, end to end in a real lab: manifests in, real packets through
  * real kernels, answers from real workloads. One shared case suite runs against every proxy
- * mode (kube-proxy's iptables and nftables baselines here; sluice joins with the agent).
+ * mode: kube-proxy's iptables and nftables baselines, and sluice (one agent per node).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -30,7 +30,7 @@ function netnsOf(prefix: string): string[] {
     .filter((n) => n.startsWith(prefix));
 }
 
-for (const proxy of ['iptables', 'nftables'] as const satisfies readonly ProxyMode[]) {
+for (const proxy of ['iptables', 'nftables', 'sluice'] as const satisfies readonly ProxyMode[]) {
   describe(`service semantics (${proxy})`, () => {
     const labName = `t${process.pid % 100000}${proxy[0]}`;
     const stateDir = mkdtempSync(join(tmpdir(), 'sluice-lab-'));

@@ -1,0 +1,284 @@
+/**
+ * The per-node agent: source snapshots in, the node's load-balancing maps out.
+ *
+ *   source ──snapshot──► planForNode ──► diffDatapath(programmed) ──► applyOps ──► pinned maps
+ *
+ * `programmed` starts as what the pinned maps hold (a restarted agent adopts its predecessor's
+ * work: same ids, no flush) and follows every applied operation. After a failed write the maps
+ * are read back (they are the truth) and the reconcile is retried with backoff; every prefix of
+ * a diff is consistent, so the datapath is never half-written in between.
+ */
+import type { Logger } from 'pino';
+import type { SkippedObject, Source, SourceSnapshot } from '../sources/source.js';
+import { applyOps, readProgrammed } from './apply.js';
+import type { LbMapHandles } from './apply.js';
+import type { AgentConfig } from './config.js';
+import type { NodeDatapath } from './datapath.js';
+import { openDatapath, preflight } from './datapath.js';
+import { AgentError } from './errors.js';
+import type { IdCounters } from './diff.js';
+import { applyToProgrammed, countOps, countersFor, diffDatapath } from './diff.js';
+import type { HealthServer } from './health.js';
+import { startHealthServer } from './health.js';
+import { planForNode } from './plan.js';
+import type { ProgrammedState } from './programmed.js';
+import { programmedSize } from './programmed.js';
+
+export interface AgentOptions {
+  nodeName: string;
+  config: AgentConfig;
+  source: Source;
+  logger: Logger;
+  /** Opens the datapath; tests may substitute their own. Default: openDatapath. */
+  openDatapath?: (config: AgentConfig, nodeIP: string) => NodeDatapath;
+}
+
+export interface ProgrammedStatus {
+  generation: number;
+  digest: string;
+  /** Map operations of the last reconcile, by map and kind. */
+  ops: Record<string, number>;
+  at: string;
+}
+
+export interface AgentStatus {
+  ready: boolean;
+  node: string;
+  source: string;
+  programmed: ProgrammedStatus | null;
+  /** The latest snapshot seen (it may not be programmed yet). */
+  seen: { generation: number; digest: string } | null;
+  /** Objects of the latest snapshot left out, and how many skips were logged in total. */
+  skipped: { current: number; total: number };
+  entries: Record<string, number>;
+  attachments: NodeDatapath['attachments'];
+  lastError: string | null;
+}
+
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30_000;
+
+export class Agent {
+  private datapath: NodeDatapath | undefined;
+  private health: HealthServer | undefined;
+  private programmed: ProgrammedState | undefined;
+  private counters: IdCounters | undefined;
+  private stopping = false;
+  private latest: SourceSnapshot | undefined;
+  private loggedSkips = new Set<string>();
+  private skippedTotal = 0;
+  private wakeup: (() => void) | undefined;
+  private nodeIP = '';
+  private status: AgentStatus;
+
+  constructor(private readonly options: AgentOptions) {
+    this.status = {
+      ready: false,
+      node: options.nodeName,
+      source: options.source.description,
+      programmed: null,
+      seen: null,
+      skipped: { current: 0, total: 0 },
+      entries: {},
+      attachments: [],
+      lastError: null,
+    };
+  }
+
+  snapshotStatus(): AgentStatus {
+    return { ...this.status, skipped: { ...this.status.skipped } };
+  }
+
+  /** Runs until stop() (resolves) or until the source fails (rejects). */
+  async run(): Promise<void> {
+    const { config, logger, source } = this.options;
+    preflight(config);
+    this.health = await startHealthServer(config.health.host, config.health.port, () =>
+      this.snapshotStatus(),
+    );
+    logger.info({ health: this.health.address, source: this.status.source }, 'agent started');
+    // The source is pumped on its own, so a reconcile waiting to retry still sees new snapshots
+    // (only the latest matters: sources are level-triggered).
+    let sourceDone = false;
+    let sourceError: unknown;
+    const pump = (async () => {
+      try {
+        for await (const snapshot of source.snapshots()) {
+          this.latest = snapshot;
+          this.kick();
+        }
+      } catch (error) {
+        sourceError = error;
+      } finally {
+        sourceDone = true;
+        this.kick();
+      }
+    })();
+    try {
+      let done: SourceSnapshot | undefined;
+      let delay = RETRY_MIN_MS;
+      while (!this.stopping) {
+        const snapshot = this.latest;
+        if (snapshot && snapshot !== done) {
+          try {
+            this.reconcile(snapshot);
+            done = snapshot;
+            delay = RETRY_MIN_MS;
+            this.status.lastError = null;
+          } catch (error) {
+            this.status.lastError = (error as Error).message;
+            logger.error(
+              { err: error, generation: snapshot.generation, retryInMs: delay },
+              'reconcile failed; the maps are read back and the reconcile retried',
+            );
+            // The maps are the truth: every prefix of a diff is consistent, start from there.
+            if (this.datapath) this.programmed = readProgrammed(this.datapath.maps);
+            await this.sleep(delay);
+            delay = Math.min(delay * 2, RETRY_MAX_MS);
+          }
+          continue;
+        }
+        if (sourceDone) break;
+        await this.sleep();
+      }
+    } finally {
+      await source.close();
+      await pump;
+      await this.shutdown();
+    }
+    if (sourceError !== undefined && !this.stopping) {
+      throw sourceError instanceof Error
+        ? sourceError
+        : new Error(`source failed: ${JSON.stringify(sourceError)}`);
+    }
+  }
+
+  /** Stops cleanly: nothing is detached or unpinned, traffic keeps flowing. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.kick();
+    await this.options.source.close();
+  }
+
+  private kick(): void {
+    const wake = this.wakeup;
+    this.wakeup = undefined;
+    wake?.();
+  }
+
+  private sleep(ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(() => this.kick(), ms);
+      this.wakeup = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async shutdown(): Promise<void> {
+    this.datapath?.close();
+    this.datapath = undefined;
+    await this.health?.close();
+    this.health = undefined;
+    this.options.logger.info({}, 'agent stopped; the datapath stays attached and pinned');
+  }
+
+  private ensureDatapath(nodeIP: string): LbMapHandles {
+    const { config, logger } = this.options;
+    if (this.datapath && this.programmed) {
+      if (nodeIP !== this.nodeIP && config.perPacketLB.enabled) {
+        logger.error(
+          { loaded: this.nodeIP, now: nodeIP },
+          "the node's address changed: the TC program keeps the one it was loaded with until the agent restarts",
+        );
+        this.nodeIP = nodeIP;
+      }
+      return this.datapath.maps;
+    }
+    if (config.perPacketLB.enabled && nodeIP === '') {
+      throw new AgentError(
+        'AGENT_SOURCE',
+        `the source has no Node ${this.options.nodeName} with an InternalIP: the TC program needs the node's address`,
+      );
+    }
+    this.nodeIP = nodeIP;
+    this.datapath = (this.options.openDatapath ?? openDatapath)(config, nodeIP);
+    this.status.attachments = this.datapath.attachments;
+    this.programmed = readProgrammed(this.datapath.maps);
+    this.counters = countersFor(this.programmed);
+    logger.info(
+      {
+        pinRoot: config.pinRoot,
+        adopted: this.datapath.adoptedPins.length > 0,
+        entries: programmedSize(this.programmed),
+        attachments: this.datapath.attachments,
+      },
+      this.datapath.adoptedPins.length > 0
+        ? 'datapath adopted from the pins'
+        : 'datapath loaded and attached',
+    );
+    return this.datapath.maps;
+  }
+
+  private reconcile(snapshot: SourceSnapshot): void {
+    const { nodeName, logger } = this.options;
+    this.status.seen = { generation: snapshot.generation, digest: snapshot.digest };
+    this.logSkipped(snapshot.skipped);
+    if (!snapshot.state.nodes.has(nodeName)) {
+      logger.warn({ node: nodeName }, 'the source has no Node object for this node: no NodePorts');
+    }
+    const maps = this.ensureDatapath(snapshot.state.nodes.get(nodeName)?.ip ?? '');
+    const programmed = this.programmed as ProgrammedState;
+    const started = process.hrtime.bigint();
+    const plan = planForNode(snapshot.state, nodeName);
+    for (const c of plan.conflicts) {
+      logger.warn(c, 'two service ports claim one frontend; the first keeps it');
+    }
+    const result = diffDatapath(plan, programmed, this.counters);
+    const planned = process.hrtime.bigint();
+    // A failure throws before `programmed` moves on; run() then reads the maps back.
+    const { purged } = applyOps(maps, result.ops);
+    this.programmed = applyToProgrammed(programmed, result.ops);
+    this.counters = result.counters;
+    const ops = countOps(result.ops);
+    this.status.programmed = {
+      generation: snapshot.generation,
+      digest: snapshot.digest,
+      ops,
+      at: new Date().toISOString(),
+    };
+    this.status.entries = programmedSize(this.programmed);
+    this.status.ready = true;
+    logger.info(
+      {
+        generation: snapshot.generation,
+        digest: snapshot.digest.slice(0, 12),
+        ops,
+        operations: result.ops.length,
+        affinityPurged: purged,
+        planMs: Number(planned - started) / 1e6,
+        applyMs: Number(process.hrtime.bigint() - planned) / 1e6,
+        entries: this.status.entries,
+      },
+      result.ops.length === 0 ? 'reconciled: nothing to change' : 'reconciled',
+    );
+  }
+
+  /** One log line per bad object (again only when its reason changes), and a counter. */
+  private logSkipped(skipped: readonly SkippedObject[]): void {
+    const now = new Set<string>();
+    for (const s of skipped) {
+      const id = `${s.where} ${s.kind} ${s.name}: ${s.reason}`;
+      now.add(id);
+      if (this.loggedSkips.has(id)) continue;
+      this.skippedTotal += 1;
+      this.options.logger.warn(
+        { where: s.where, kind: s.kind, name: s.name, reason: s.reason },
+        `skipped ${s.kind || 'object'} ${s.name || s.where}: ${s.reason}`,
+      );
+    }
+    this.loggedSkips = now;
+    this.status.skipped = { current: skipped.length, total: this.skippedTotal };
+  }
+}

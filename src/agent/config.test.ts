@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { resolveConfig } from './config.js';
+
+describe('agent config', () => {
+  it('fills every default', () => {
+    const c = resolveConfig({ socketLB: { cgroupPath: '/sys/fs/cgroup/x' } }, 'node-0');
+    assert.equal(c.pinRoot, '/sys/fs/bpf/sluice/node-0');
+    assert.deepEqual(c.nodePortRange, { min: 30000, max: 32767 });
+    assert.deepEqual(c.perPacketLB.interfaces, ['fab0']);
+    assert.deepEqual(c.perPacketLB.snatPorts, { min: 61000, max: 65535 });
+    assert.deepEqual(c.health, { host: '127.0.0.1', port: 10256 });
+    assert.equal(c.conntrack.timeouts.tcpEstablished, 21600);
+    assert.equal(c.externalBackendSelection, 'random');
+  });
+
+  it('refuses a malformed config naming each field', () => {
+    assert.throws(
+      () =>
+        resolveConfig(
+          {
+            socketLB: { cgroupPath: '/x', enabeld: true },
+            perPacketLB: { interfaces: [7] },
+            nodePortRange: '30000',
+            conntrack: { timeouts: { udp: -1 } },
+          },
+          'n',
+          'agent.yaml',
+        ),
+      (e: Error) =>
+        e.message.includes('agent.yaml: socketLB: Unrecognized key: "enabeld"') &&
+        e.message.includes('agent.yaml: perPacketLB.interfaces[0]:') &&
+        e.message.includes('agent.yaml: nodePortRange: expected MIN-MAX') &&
+        e.message.includes('agent.yaml: conntrack.timeouts.udp:'),
+    );
+  });
+
+  it('refuses what cannot run: socket LB without a cgroup, maglev', () => {
+    assert.throws(() => resolveConfig({}, 'n'), /socketLB.cgroupPath: required/);
+    assert.throws(
+      () =>
+        resolveConfig({ socketLB: { enabled: false }, externalBackendSelection: 'maglev' }, 'n'),
+      /maglev is not implemented yet/,
+    );
+  });
+});

@@ -1,0 +1,186 @@
+/**
+ * The agent's configuration: YAML, validated with zod before anything is touched, with every
+ * field defaulted (docs/agent.md documents each one). A malformed file is refused with one line
+ * per problem naming the field, e.g. `perPacketLB.interfaces[0]: expected string`.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { AgentError } from './errors.js';
+
+const NODE_PORT_RANGE = /^(\d{1,5})-(\d{1,5})$/;
+
+const port = z.number().int().min(1).max(65535);
+const seconds = z
+  .number()
+  .int()
+  .min(1)
+  .max(7 * 24 * 3600);
+
+export const configSchema = z
+  .object({
+    /** Socket-level LB: ClusterIP translated once per connection in the pods' cgroup. */
+    socketLB: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** The cgroup whose processes (the node's pods) get socket LB. Required when enabled. */
+        cgroupPath: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** Per-packet LB at TC: NodePort, LoadBalancer, externalIPs, ClusterIP bypassing sockets. */
+    perPacketLB: z
+      .object({
+        enabled: z.boolean().default(true),
+        interfaces: z.array(z.string().min(1).max(15)).min(1).default(['fab0']),
+        /** The pods' CIDR: ClusterIP flows from outside it to another node are SNATed. */
+        clusterCIDR: z
+          .string()
+          .regex(/^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/, 'expected an IPv4 CIDR, e.g. 10.244.0.0/16')
+          .optional(),
+        /** Source ports for SNAT to the node address, MIN-MAX. */
+        snatPorts: z
+          .string()
+          .regex(NODE_PORT_RANGE, 'expected MIN-MAX, e.g. 61000-65535')
+          .default('61000-65535'),
+        /** Attach TC in the machine's initial network namespace (a real node). */
+        allowInitialNetns: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    nodePortRange: z
+      .string()
+      .regex(NODE_PORT_RANGE, 'expected MIN-MAX, e.g. 30000-32767')
+      .refine((text) => {
+        const [, min, max] = NODE_PORT_RANGE.exec(text) ?? [];
+        return Number(min) >= 1 && Number(max) <= 65535 && Number(min) <= Number(max);
+      }, 'expected 1 <= MIN <= MAX <= 65535')
+      .default('30000-32767'),
+    externalBackendSelection: z.enum(['random', 'maglev']).default('random'),
+    maps: z
+      .object({
+        /** max_entries overrides by map name (lb4_services, lb_slots, ct4, ...). */
+        maxEntries: z
+          .record(
+            z.string().min(1),
+            z
+              .number()
+              .int()
+              .min(1)
+              .max(1 << 28),
+          )
+          .default({}),
+      })
+      .strict()
+      .prefault({}),
+    conntrack: z
+      .object({
+        /** Seconds an idle flow is kept, per protocol and TCP state (Cilium's defaults). */
+        timeouts: z
+          .object({
+            tcpSyn: seconds.default(60),
+            tcpEstablished: seconds.default(21600),
+            tcpFin: seconds.default(10),
+            tcpClose: seconds.default(10),
+            udp: seconds.default(60),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /** bpffs directory for maps and links; default /sys/fs/bpf/sluice/<node>. */
+    pinRoot: z.string().startsWith('/').optional(),
+    health: z
+      .object({
+        /** host:port of /healthz and /readyz. */
+        address: z
+          .string()
+          .regex(/^[0-9.]+:\d{1,5}$/, 'expected IPv4:PORT, e.g. 127.0.0.1:10256')
+          .default('127.0.0.1:10256'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type AgentConfigInput = z.input<typeof configSchema>;
+type Parsed = z.output<typeof configSchema>;
+
+export interface AgentConfig extends Omit<
+  Parsed,
+  'nodePortRange' | 'pinRoot' | 'health' | 'perPacketLB'
+> {
+  nodePortRange: { min: number; max: number };
+  perPacketLB: Omit<Parsed['perPacketLB'], 'snatPorts'> & {
+    snatPorts: { min: number; max: number };
+  };
+  pinRoot: string;
+  health: { host: string; port: number };
+}
+
+export const PIN_BASE = '/sys/fs/bpf/sluice';
+
+/** Validates a parsed config object; throws AgentError naming every bad field. */
+export function resolveConfig(input: unknown, nodeName: string, origin = 'config'): AgentConfig {
+  const result = configSchema.safeParse(input ?? {});
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `${origin}: ${fieldPath(i.path)}: ${i.message}`);
+    throw new AgentError('AGENT_CONFIG', lines.join('\n'));
+  }
+  const c = result.data;
+  const problems: string[] = [];
+  if (c.socketLB.enabled && c.socketLB.cgroupPath === undefined) {
+    problems.push('socketLB.cgroupPath: required when socketLB.enabled is true');
+  }
+  if (c.externalBackendSelection === 'maglev') {
+    problems.push(
+      'externalBackendSelection: maglev is not implemented yet (it lands with the XDP datapath); use random',
+    );
+  }
+  const [, min = '0', max = '0'] = NODE_PORT_RANGE.exec(c.nodePortRange) ?? [];
+  const [, snatMin = '0', snatMax = '0'] = NODE_PORT_RANGE.exec(c.perPacketLB.snatPorts) ?? [];
+  if (Number(snatMin) < 1 || Number(snatMax) > 65535 || Number(snatMin) > Number(snatMax)) {
+    problems.push('perPacketLB.snatPorts: expected 1 <= MIN <= MAX <= 65535');
+  }
+  const [host = '', portText = ''] = c.health.address.split(':');
+  if (!port.safeParse(Number(portText)).success) {
+    problems.push(`health.address: port ${portText} is not in 1..65535`);
+  }
+  if (problems.length > 0) {
+    throw new AgentError('AGENT_CONFIG', problems.map((p) => `${origin}: ${p}`).join('\n'));
+  }
+  return {
+    ...c,
+    nodePortRange: { min: Number(min), max: Number(max) },
+    perPacketLB: { ...c.perPacketLB, snatPorts: { min: Number(snatMin), max: Number(snatMax) } },
+    pinRoot: c.pinRoot ?? join(PIN_BASE, nodeName),
+    health: { host, port: Number(portText) },
+  };
+}
+
+/** Reads and validates a YAML config file (none: every default). */
+export function loadConfig(file: string | undefined, nodeName: string): AgentConfig {
+  if (file === undefined) return resolveConfig({}, nodeName);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new AgentError('AGENT_CONFIG', `${file}: cannot read: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parse(text);
+  } catch (error) {
+    throw new AgentError('AGENT_CONFIG', `${file}: not YAML: ${(error as Error).message}`);
+  }
+  return resolveConfig(parsed, nodeName, file);
+}
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(top level)';
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
+    .join('');
+}

@@ -1,0 +1,383 @@
+/**
+ * Programmed vs desired -> the ordered map operations that turn one into the other (pure).
+ *
+ * Make-before-break, as one global order of phases, so that every prefix of the list leaves a
+ * consistent datapath (an agent killed half-way, or a failed write, never leaves a frontend
+ * pointing at a slot or a backend that is not there):
+ *
+ *   1. backends written (new ones, changed flags)      5. frontends removed
+ *   2. reverse-NAT entries written                     6. stale slots removed (tails, retired ids)
+ *   3. slots written (appended, holes refilled)        7. affinity entries of removed backends
+ *   4. frontends written (count, flags, service id)    8. stale reverse-NAT entries removed
+ *                                                      9. unreferenced backends removed
+ *
+ * Minimal change: a group keeps its slot order; a removed backend's slot is refilled by the
+ * last one (swap-remove), an added backend is appended. So one endpoint change costs one slot
+ * write or delete, a backend write or delete, and one count update per frontend of the group,
+ * whatever the number of services. Adding a service writes only its own entries.
+ *
+ * Ids: a group keeps the service_id its frontends have in the maps, a backend the id its
+ * (address, port, proto) has, a frontend its rev_nat_id; new ids count up from the highest
+ * seen and are not reused while the agent runs, so an affinity or conntrack entry naming an old
+ * id never lands on a different backend or frontend. After a restart the ids are read back
+ * from the maps, so adoption rewrites nothing.
+ */
+import { LbServiceFlag } from '../datapath/lb.js';
+import type { BackendValue, DatapathPlan, FrontendKey, GroupKey, Lb4KeyValue } from './plan.js';
+import { backendKey, frontendKey } from './plan.js';
+import type { ProgrammedState, RevNatValue, ServiceValue, SlotKey } from './programmed.js';
+import { cloneProgrammed, deleteSlot, setSlot } from './programmed.js';
+
+export type MapOp =
+  | { map: 'lb4_backends'; op: 'update'; key: number; value: BackendValue }
+  | { map: 'lb4_backends'; op: 'delete'; key: number }
+  | { map: 'lb4_reverse_nat'; op: 'update'; key: number; value: RevNatValue }
+  | { map: 'lb4_reverse_nat'; op: 'delete'; key: number }
+  | { map: 'lb_slots'; op: 'update'; key: SlotKey; value: number }
+  | { map: 'lb_slots'; op: 'delete'; key: SlotKey }
+  | { map: 'lb4_services'; op: 'update'; key: Lb4KeyValue; value: ServiceValue }
+  | { map: 'lb4_services'; op: 'delete'; key: Lb4KeyValue }
+  /** Drop the affinity entries of a service id that name these backends (all: every entry). */
+  | { map: 'lb4_affinity'; op: 'purge'; serviceId: number; backendIds: number[] | 'all' };
+
+export interface IdCounters {
+  nextServiceId: number;
+  nextBackendId: number;
+  nextRevNatId: number;
+}
+
+export interface DiffResult {
+  ops: MapOp[];
+  /** Counters after this diff's allocations: hand them to the next diff. */
+  counters: IdCounters;
+  groupIds: Map<GroupKey, number>;
+  backendIds: Map<string, number>;
+}
+
+/** Counters that never go below what the maps hold (restart) or what was handed out (run). */
+export function countersFor(programmed: ProgrammedState, previous?: IdCounters): IdCounters {
+  let service = 0;
+  let revNat = 0;
+  for (const { value } of programmed.services.values()) {
+    service = Math.max(service, value.service_id);
+    revNat = Math.max(revNat, value.rev_nat_id);
+  }
+  for (const id of programmed.slots.keys()) service = Math.max(service, id);
+  for (const id of programmed.revNat.keys()) revNat = Math.max(revNat, id);
+  const backend = Math.max(0, ...programmed.backends.keys());
+  return {
+    nextServiceId: Math.max(service + 1, previous?.nextServiceId ?? 1),
+    nextBackendId: Math.max(backend + 1, previous?.nextBackendId ?? 1),
+    nextRevNatId: Math.max(revNat + 1, previous?.nextRevNatId ?? 1),
+  };
+}
+
+export function diffDatapath(
+  plan: DatapathPlan,
+  programmed: ProgrammedState,
+  previous?: IdCounters,
+): DiffResult {
+  const counters = countersFor(programmed, previous);
+
+  // Backend ids: by (address, port, proto) as programmed; the lowest id wins a duplicate.
+  const backendIds = new Map<string, number>();
+  for (const [id, b] of [...programmed.backends].sort(([a], [b]) => a - b)) {
+    const key = backendKey(b.address, b.port, b.proto);
+    if (!backendIds.has(key)) backendIds.set(key, id);
+  }
+  const wantedBackendIds = new Map<string, number>();
+  for (const key of plan.backends.keys()) {
+    let id = backendIds.get(key);
+    if (id === undefined) id = counters.nextBackendId++;
+    wantedBackendIds.set(key, id);
+  }
+
+  // Service ids: a group adopts the id its programmed frontends use, unless a group earlier in
+  // order took it (a policy change split a group): then it gets a fresh one.
+  const groupIds = new Map<GroupKey, number>();
+  const taken = new Set<number>();
+  const candidates = new Map<GroupKey, number[]>();
+  for (const fe of plan.frontends.values()) {
+    const id = programmed.services.get(fe.id)?.value.service_id;
+    if (id !== undefined) candidates.set(fe.group, [...(candidates.get(fe.group) ?? []), id]);
+  }
+  const groupsInOrder = [...plan.groups.keys()].sort(compare);
+  for (const group of groupsInOrder) {
+    const id = (candidates.get(group) ?? []).sort((a, b) => a - b).find((c) => !taken.has(c));
+    if (id !== undefined) {
+      groupIds.set(group, id);
+      taken.add(id);
+    }
+  }
+  for (const group of groupsInOrder) {
+    if (!groupIds.has(group)) groupIds.set(group, counters.nextServiceId++);
+  }
+
+  // Reverse-NAT ids: per frontend, kept from the maps.
+  const revNatIds = new Map<FrontendKey, number>();
+  for (const fe of plan.frontends.values()) {
+    const id = programmed.services.get(fe.id)?.value.rev_nat_id;
+    revNatIds.set(fe.id, id !== undefined && id > 0 ? id : counters.nextRevNatId++);
+  }
+
+  const phase = {
+    backends: [] as MapOp[],
+    revNat: [] as MapOp[],
+    slotWrites: [] as MapOp[],
+    services: [] as MapOp[],
+    serviceDeletes: [] as MapOp[],
+    slotDeletes: [] as MapOp[],
+    affinity: [] as MapOp[],
+    revNatDeletes: [] as MapOp[],
+    backendDeletes: [] as MapOp[],
+  };
+
+  // 1. Backends.
+  for (const [key, value] of plan.backends) {
+    const id = wantedBackendIds.get(key) as number;
+    if (!sameBackend(programmed.backends.get(id), value)) {
+      phase.backends.push({ map: 'lb4_backends', op: 'update', key: id, value });
+    }
+  }
+
+  // 2. Reverse NAT.
+  for (const fe of plan.frontends.values()) {
+    const id = revNatIds.get(fe.id) as number;
+    const value = { address: fe.key.address, port: fe.key.dport };
+    const current = programmed.revNat.get(id);
+    if (current?.address !== value.address || current.port !== value.port) {
+      phase.revNat.push({ map: 'lb4_reverse_nat', op: 'update', key: id, value });
+    }
+  }
+
+  // 3. Slots, group by group; 6 and 7 for what the groups drop.
+  const programmedCounts = new Map<number, number>();
+  for (const { value } of programmed.services.values()) {
+    const seen = programmedCounts.get(value.service_id) ?? 0;
+    programmedCounts.set(value.service_id, Math.max(seen, value.backend_count));
+  }
+  const affinityGroups = new Set<GroupKey>();
+  for (const fe of plan.frontends.values())
+    if (fe.affinityTimeout > 0) affinityGroups.add(fe.group);
+  const counts = new Map<number, number>();
+  const liveServiceIds = new Set(groupIds.values());
+  for (const group of groupsInOrder) {
+    const serviceId = groupIds.get(group) as number;
+    const wanted = (plan.groups.get(group)?.backends ?? []).map(
+      (k) => wantedBackendIds.get(k) as number,
+    );
+    const current = programmed.slots.get(serviceId) ?? new Map<number, number>();
+    const live = liveCount(programmedCounts.get(serviceId) ?? 0, current);
+    const next = arrangeSlots(current, live, wanted);
+    counts.set(serviceId, next.length);
+    next.forEach((backendId, i) => {
+      const slot = i + 1;
+      if (current.get(slot) !== backendId) {
+        phase.slotWrites.push({
+          map: 'lb_slots',
+          op: 'update',
+          key: { service_id: serviceId, slot },
+          value: backendId,
+        });
+      }
+    });
+    for (const slot of [...current.keys()].sort((a, b) => a - b)) {
+      if (slot > next.length) {
+        phase.slotDeletes.push({
+          map: 'lb_slots',
+          op: 'delete',
+          key: { service_id: serviceId, slot },
+        });
+      }
+    }
+    const kept = new Set(next);
+    const dropped = [...new Set([...current.values()])].filter((b) => !kept.has(b));
+    if (dropped.length > 0 && affinityGroups.has(group)) {
+      phase.affinity.push({
+        map: 'lb4_affinity',
+        op: 'purge',
+        serviceId,
+        backendIds: dropped.sort((a, b) => a - b),
+      });
+    }
+  }
+  for (const [serviceId, slots] of [...programmed.slots].sort(([a], [b]) => a - b)) {
+    if (liveServiceIds.has(serviceId)) continue;
+    for (const slot of [...slots.keys()].sort((a, b) => a - b)) {
+      phase.slotDeletes.push({
+        map: 'lb_slots',
+        op: 'delete',
+        key: { service_id: serviceId, slot },
+      });
+    }
+  }
+  // Affinity entries of a retired service id would outlive it in the LRU map for nothing.
+  const retired = new Set<number>();
+  for (const { value } of programmed.services.values()) {
+    if (!liveServiceIds.has(value.service_id) && value.flags & LbServiceFlag.AFFINITY) {
+      retired.add(value.service_id);
+    }
+  }
+  for (const serviceId of [...retired].sort((a, b) => a - b)) {
+    phase.affinity.push({ map: 'lb4_affinity', op: 'purge', serviceId, backendIds: 'all' });
+  }
+
+  // 4. Frontends.
+  for (const fe of plan.frontends.values()) {
+    const serviceId = groupIds.get(fe.group) as number;
+    const value: ServiceValue = {
+      service_id: serviceId,
+      rev_nat_id: revNatIds.get(fe.id) as number,
+      backend_count: counts.get(serviceId) ?? 0,
+      flags: fe.flags,
+      affinity_timeout: fe.affinityTimeout,
+    };
+    if (!sameService(programmed.services.get(fe.id)?.value, value)) {
+      phase.services.push({ map: 'lb4_services', op: 'update', key: fe.key, value });
+    }
+  }
+
+  // 5. Frontends that went away.
+  for (const [id, { key }] of programmed.services) {
+    if (!plan.frontends.has(id))
+      phase.serviceDeletes.push({ map: 'lb4_services', op: 'delete', key });
+  }
+
+  // 8. Reverse NAT of frontends that went away.
+  const liveRevNat = new Set(revNatIds.values());
+  for (const id of [...programmed.revNat.keys()].sort((a, b) => a - b)) {
+    if (!liveRevNat.has(id))
+      phase.revNatDeletes.push({ map: 'lb4_reverse_nat', op: 'delete', key: id });
+  }
+
+  // 9. Backends no group uses.
+  const liveBackends = new Set(wantedBackendIds.values());
+  for (const id of [...programmed.backends.keys()].sort((a, b) => a - b)) {
+    if (!liveBackends.has(id))
+      phase.backendDeletes.push({ map: 'lb4_backends', op: 'delete', key: id });
+  }
+
+  return {
+    ops: [
+      ...phase.backends,
+      ...phase.revNat,
+      ...phase.slotWrites,
+      ...phase.services,
+      ...phase.serviceDeletes,
+      ...phase.slotDeletes,
+      ...phase.affinity,
+      ...phase.revNatDeletes,
+      ...phase.backendDeletes,
+    ],
+    counters,
+    groupIds,
+    backendIds: wantedBackendIds,
+  };
+}
+
+/**
+ * How many slots of a service id are in use: the highest count a frontend of it has, as far as
+ * the slots are there. Slots past it are leftovers of an interrupted shrink and are deleted.
+ */
+function liveCount(count: number, slots: ReadonlyMap<number, number>): number {
+  let contiguous = 0;
+  while (contiguous < count && slots.has(contiguous + 1)) contiguous++;
+  return contiguous;
+}
+
+/**
+ * The new slot list (index 0 is slot 1): backends that stay keep their slot when it is still
+ * inside the list; holes are refilled by backends from past the end, then by new ones.
+ */
+export function arrangeSlots(
+  current: ReadonlyMap<number, number>,
+  liveCount: number,
+  wanted: readonly number[],
+): number[] {
+  const want = new Set(wanted);
+  const size = want.size;
+  const next: (number | undefined)[] = new Array<number | undefined>(size).fill(undefined);
+  const placed = new Set<number>();
+  for (let slot = 1; slot <= Math.min(liveCount, size); slot++) {
+    const b = current.get(slot);
+    if (b !== undefined && want.has(b) && !placed.has(b)) {
+      next[slot - 1] = b;
+      placed.add(b);
+    }
+  }
+  // Movers first (from the highest slot down, like a swap-remove), then new backends in order.
+  const movers: number[] = [];
+  for (let slot = liveCount; slot > size; slot--) {
+    const b = current.get(slot);
+    if (b !== undefined && want.has(b) && !placed.has(b)) {
+      movers.push(b);
+      placed.add(b);
+    }
+  }
+  const fresh = wanted.filter((b) => !placed.has(b));
+  const fill = [...movers, ...new Set(fresh)];
+  for (let i = 0; i < size; i++) if (next[i] === undefined) next[i] = fill.shift();
+  return next as number[];
+}
+
+function sameBackend(a: BackendValue | undefined, b: BackendValue): boolean {
+  return (
+    a !== undefined &&
+    a.address === b.address &&
+    a.port === b.port &&
+    a.proto === b.proto &&
+    a.flags === b.flags &&
+    a.node_address === b.node_address
+  );
+}
+
+function sameService(a: ServiceValue | undefined, b: ServiceValue): boolean {
+  return (
+    a !== undefined &&
+    a.service_id === b.service_id &&
+    a.rev_nat_id === b.rev_nat_id &&
+    a.backend_count === b.backend_count &&
+    a.flags === b.flags &&
+    a.affinity_timeout === b.affinity_timeout
+  );
+}
+
+/** The maps after the operations (what the kernel holds once they are applied). */
+export function applyToProgrammed(state: ProgrammedState, ops: readonly MapOp[]): ProgrammedState {
+  const next = cloneProgrammed(state);
+  for (const o of ops) {
+    switch (o.map) {
+      case 'lb4_backends':
+        if (o.op === 'update') next.backends.set(o.key, { ...o.value });
+        else next.backends.delete(o.key);
+        break;
+      case 'lb4_reverse_nat':
+        if (o.op === 'update') next.revNat.set(o.key, { ...o.value });
+        else next.revNat.delete(o.key);
+        break;
+      case 'lb_slots':
+        if (o.op === 'update') setSlot(next, o.key, o.value);
+        else deleteSlot(next, o.key);
+        break;
+      case 'lb4_services':
+        if (o.op === 'update')
+          next.services.set(frontendKey(o.key), { key: { ...o.key }, value: { ...o.value } });
+        else next.services.delete(frontendKey(o.key));
+        break;
+      case 'lb4_affinity':
+        break; // not part of the programmed state: the datapath owns its entries
+    }
+  }
+  return next;
+}
+
+/** Operations per map and kind, e.g. { 'lb_slots.update': 1 }: for logs and tests. */
+export function countOps(ops: readonly MapOp[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const o of ops) out[`${o.map}.${o.op}`] = (out[`${o.map}.${o.op}`] ?? 0) + 1;
+  return out;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

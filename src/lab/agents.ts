@@ -1,0 +1,246 @@
+/**
+ * The lab's 'sluice' proxy mode: one sluice agent per node, inside the node's network namespace
+ * and cgroup, exactly as on a real node. The lab is the agents' API server: after each change
+ * it writes the cluster's Nodes, Services and EndpointSlices into <stateDir>/manifests/ (one
+ * file, replaced atomically), which every agent watches, and waits until each agent's health
+ * endpoint reports that content programmed.
+ *
+ * Agents are recorded lab processes (`lab down` ends them by pid); their pins live under the
+ * lab's pin directory (<pins>/<node>), which `lab down` removes with everything attached.
+ */
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { manifestsDigest } from '../sources/manifests.js';
+import type { ClusterState, EndpointSlice, Node, Service } from '../model/index.js';
+import type { LabTopology, NodeRecord, ProcessRecord } from './topology/index.js';
+import { LabError } from './topology/index.js';
+
+const MAIN = join(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
+export const AGENT_HEALTH_PORT = 10256;
+const MANIFEST_FILE = 'cluster.json';
+/** The first start loads and attaches the datapath; later changes take milliseconds. */
+const PROGRAMMED_TIMEOUT_MS = 30_000;
+
+export const manifestsDir = (stateDir: string): string => join(stateDir, 'manifests');
+const agentsDir = (stateDir: string): string => join(stateDir, 'agents');
+const agentLog = (stateDir: string, node: string): string =>
+  join(stateDir, 'logs', `agent-${node}.log`);
+export const agentPinRoot = (lab: LabTopology, node: string): string => join(lab.pinDir, node);
+
+/** Forgets the agents' inputs (a new lab starts from nothing). */
+export function resetAgentFiles(stateDir: string): void {
+  rmSync(manifestsDir(stateDir), { recursive: true, force: true });
+  rmSync(agentsDir(stateDir), { recursive: true, force: true });
+}
+
+/** The objects kube-proxy watches, as the API server would return them. */
+export function clusterManifest(state: ClusterState): string {
+  const items = [
+    ...[...state.nodes.values()].map(nodeObject),
+    ...[...state.services.values()].map(serviceObject),
+    ...[...state.endpointSlices.values()].map(sliceObject),
+  ];
+  return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 1)}\n`;
+}
+
+function nodeObject(n: Node): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: n.name, labels: n.labels },
+    spec: { podCIDR: n.podCIDR },
+    status: { addresses: [{ type: 'InternalIP', address: n.ip }] },
+  };
+}
+
+function serviceObject(s: Service): object {
+  const externallyAccessible =
+    s.type === 'NodePort' || s.type === 'LoadBalancer' || s.externalIPs.length > 0;
+  const spec: Record<string, unknown> = {
+    type: s.type,
+    ports: s.ports.map((p) => ({
+      ...(p.name ? { name: p.name } : {}),
+      protocol: p.protocol,
+      port: p.port,
+      targetPort: p.targetPort,
+      ...(p.nodePort !== undefined ? { nodePort: p.nodePort } : {}),
+    })),
+    sessionAffinity: s.sessionAffinity,
+    internalTrafficPolicy: s.internalTrafficPolicy,
+    publishNotReadyAddresses: s.publishNotReadyAddresses,
+  };
+  if (s.type === 'ExternalName') spec.externalName = s.externalName;
+  else spec.clusterIP = s.clusterIP;
+  if (s.selector) spec.selector = s.selector;
+  if (s.externalIPs.length > 0) spec.externalIPs = s.externalIPs;
+  if (externallyAccessible) spec.externalTrafficPolicy = s.externalTrafficPolicy;
+  if (s.sessionAffinity === 'ClientIP') {
+    spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: s.affinityTimeoutSeconds } };
+  }
+  if (s.allocateLoadBalancerNodePorts !== undefined) {
+    spec.allocateLoadBalancerNodePorts = s.allocateLoadBalancerNodePorts;
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: s.name, namespace: s.namespace, labels: s.labels },
+    spec,
+    ...(s.loadBalancerIP
+      ? { status: { loadBalancer: { ingress: [{ ip: s.loadBalancerIP }] } } }
+      : {}),
+  };
+}
+
+function sliceObject(e: EndpointSlice): object {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: e.name, namespace: e.namespace, labels: e.labels },
+    addressType: e.addressType,
+    ports: e.ports.map((p) => ({
+      ...(p.name ? { name: p.name } : {}),
+      protocol: p.protocol,
+      port: p.port,
+    })),
+    endpoints: e.endpoints.map((ep) => {
+      const [namespace, name] = (ep.targetRef ?? '').split('/');
+      return {
+        addresses: ep.addresses,
+        conditions: ep.conditions,
+        ...(ep.nodeName !== undefined ? { nodeName: ep.nodeName } : {}),
+        ...(ep.targetRef !== undefined ? { targetRef: { kind: 'Pod', namespace, name } } : {}),
+      };
+    }),
+  };
+}
+
+/** Writes the manifest (atomically: a reader never sees half of it); returns its digest. */
+export function writeClusterManifest(stateDir: string, state: ClusterState): string {
+  const dir = manifestsDir(stateDir);
+  mkdirSync(dir, { recursive: true });
+  const content = clusterManifest(state);
+  // A dot file is never read as a manifest.
+  writeFileSync(join(dir, `.${MANIFEST_FILE}.tmp`), content);
+  renameSync(join(dir, `.${MANIFEST_FILE}.tmp`), join(dir, MANIFEST_FILE));
+  return manifestsDigest([{ name: MANIFEST_FILE, content }]);
+}
+
+function agentConfig(lab: LabTopology, node: NodeRecord): string {
+  const { min, max } = lab.addressing.nodePortRange;
+  return [
+    '# Written by the lab for the sluice agent of this node (docs/agent.md).',
+    `socketLB: { cgroupPath: ${JSON.stringify(node.cgroup)} }`,
+    `perPacketLB: { interfaces: [fab0], clusterCIDR: ${JSON.stringify(lab.addressing.podCIDRBase)} }`,
+    `nodePortRange: "${min}-${max}"`,
+    `pinRoot: ${JSON.stringify(agentPinRoot(lab, node.name))}`,
+    `health: { address: "127.0.0.1:${AGENT_HEALTH_PORT}" }`,
+    '',
+  ].join('\n');
+}
+
+const isAgent = (p: ProcessRecord): boolean => p.argv.includes('agent') && p.argv.includes(MAIN);
+
+/** The node's running agent, if any. */
+export function liveAgent(lab: LabTopology, node: string): ProcessRecord | undefined {
+  return lab.liveProcesses(`node/${node}`).find(isAgent);
+}
+
+/**
+ * Starts the node's agent. `ip netns exec` gives it a private /sys without bpffs or cgroup2, so
+ * it first re-enters the mount namespace of the process starting it (nsenter --mount), keeping
+ * the node's network namespace and cgroup: pins are then where `lab down` and `service list`
+ * find them, and the cgroup path is real.
+ */
+export function startAgent(lab: LabTopology, stateDir: string, node: NodeRecord): ProcessRecord {
+  mkdirSync(agentsDir(stateDir), { recursive: true });
+  const config = join(agentsDir(stateDir), `${node.name}.yaml`);
+  writeFileSync(config, agentConfig(lab, node));
+  const argv = [
+    'nsenter',
+    `--mount=/proc/${process.pid}/ns/mnt`,
+    '--',
+    process.execPath,
+    MAIN,
+    'agent',
+    '--node',
+    node.name,
+    '--source',
+    `manifests:${manifestsDir(stateDir)}`,
+    '--config',
+    config,
+  ];
+  return lab.startProcess({ node: node.name }, argv, {
+    log: agentLog(stateDir, node.name),
+  });
+}
+
+export interface AgentHealth {
+  ready: boolean;
+  programmed: { generation: number; digest: string; ops: Record<string, number> } | null;
+  lastError: string | null;
+  [key: string]: unknown;
+}
+
+/** The agent's /healthz, asked from inside the node (the endpoint listens on its loopback). */
+export async function agentHealth(lab: LabTopology, node: string): Promise<AgentHealth | null> {
+  const r = await lab.execInNode(
+    node,
+    ['curl', '-sf', '--max-time', '1', `http://127.0.0.1:${AGENT_HEALTH_PORT}/healthz`],
+    { allowFailure: true, timeoutMs: 3000 },
+  );
+  if (r.code !== 0) return null;
+  try {
+    return JSON.parse(r.stdout) as AgentHealth;
+  } catch {
+    return null;
+  }
+}
+
+/** Waits until the node's agent reports the digest programmed; fails early if it died. */
+export async function waitProgrammed(
+  lab: LabTopology,
+  node: string,
+  digest: string,
+  log: string,
+  timeoutMs = PROGRAMMED_TIMEOUT_MS,
+): Promise<AgentHealth> {
+  const deadline = Date.now() + timeoutMs;
+  let last: AgentHealth | null = null;
+  for (;;) {
+    last = await agentHealth(lab, node);
+    if (last?.programmed?.digest === digest) return last;
+    const dead = liveAgent(lab, node) === undefined;
+    if (dead || Date.now() > deadline) {
+      const why = dead ? 'exited' : `did not program the change within ${timeoutMs} ms`;
+      throw new LabError(
+        `the sluice agent of ${node} ${why}${last?.lastError ? ` (last error: ${last.lastError})` : ''}; its log ends:\n${tail(log)}`,
+      );
+    }
+    await sleep(50);
+  }
+}
+
+function tail(path: string, lines = 15): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Writes the cluster for the agents, starts those not running, waits until all programmed it. */
+export async function syncAgents(
+  lab: LabTopology,
+  stateDir: string,
+  state: ClusterState,
+): Promise<void> {
+  const digest = writeClusterManifest(stateDir, state);
+  await Promise.all(
+    lab.nodes().map(async (node) => {
+      const running = liveAgent(lab, node.name) ?? startAgent(lab, stateDir, node);
+      await waitProgrammed(lab, node.name, digest, running.log ?? agentLog(stateDir, node.name));
+    }),
+  );
+}
