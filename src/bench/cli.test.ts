@@ -89,7 +89,7 @@ describe('sluice bench (CLI)', () => {
     assert.equal(code, 0, stderr);
     const results = readResults(out);
     for (const services of [1, 20]) {
-      for (const mode of ['iptables', 'nftables', 'direct']) {
+      for (const mode of ['iptables', 'nftables', 'sluice-socket', 'direct']) {
         for (const metric of ['connect-rate', 'connect-latency-p50', 'connect-latency-p99']) {
           const row = results.results.find(
             (r) => r.mode === mode && r.metric === metric && r.params.services === services,
@@ -100,7 +100,7 @@ describe('sluice bench (CLI)', () => {
       }
     }
     const left = execFileSync('ip', ['netns', 'list']).toString();
-    assert.doesNotMatch(left, /^sl-b[in]-/m, 'the benchmark labs are gone');
+    assert.doesNotMatch(left, /^sl-b[insd]-/m, 'the benchmark labs are gone');
   });
 
   it('bench prog-cost --quick --runs 1: ns/packet for every case of the TC program', async () => {

@@ -5,8 +5,10 @@
  * another, so its cost grows with the service count; the floor is `direct` (the client dials a
  * backend pod's IP, no translation at all).
  *
- * One lab per proxy mode is up for the whole plan (named sl-bi-*, sl-bn-*), so modes interleave
- * run by run without reprogramming. The iptables lab uses iptables-legacy-restore: Debian's
+ * One lab per proxy mode is up for the whole plan (named sl-bi-*, sl-bn-*, sl-bs-* and sl-bd-* with no
+ * proxy for `direct`: in an iptables node every new connection, even to a pod IP, walks
+ * KUBE-SERVICES, so only a proxy-less node is a floor), so modes interleave run by run without
+ * reprogramming. The iptables lab uses iptables-legacy-restore: Debian's
  * default nft backend needs minutes to hours to load 10k services (DESIGN.md); the packet path
  * evaluates the same rules either way. The params record the backend.
  */
@@ -28,8 +30,22 @@ const CONNECT_BENCH = join(
   '../../../native/.output/connect_bench',
 );
 
-const MODES = ['iptables', 'nftables', 'direct'] as const;
+const MODES = ['iptables', 'nftables', 'sluice-socket', 'direct'] as const;
 type Mode = (typeof MODES)[number];
+
+/** The lab each mode measures in, and the labs' names (sl-<name>-*). */
+const LAB_OF_MODE: Record<Mode, ProxyMode> = {
+  iptables: 'iptables',
+  nftables: 'nftables',
+  'sluice-socket': 'sluice',
+  direct: 'none',
+};
+const LAB_NAMES: Record<ProxyMode, string> = {
+  iptables: 'bi',
+  nftables: 'bn',
+  sluice: 'bs',
+  none: 'bd',
+};
 
 const METRICS: readonly MetricSpec[] = [
   { name: 'connect-rate', unit: 'connections/s', better: 'higher' },
@@ -105,17 +121,17 @@ function planFor(services: number, seconds: number): ScenarioPlan {
       manifestDir = mkdtempSync(join(tmpdir(), 'sluice-bench-manifests-'));
       const manifest = join(manifestDir, 'fleet.yaml');
       writeFileSync(manifest, toYaml([...targetManifests(), ...fillerManifests(services - 1)]));
-      for (const proxy of ['iptables', 'nftables'] as const) {
+      for (const proxy of ['iptables', 'nftables', 'sluice', 'none'] as const) {
         ctx.progress(`[connect services=${services}] bringing up the ${proxy} lab... `);
         const started = performance.now();
-        labs.set(proxy, await upLab(proxy, `b${proxy[0]}`, manifest));
+        labs.set(proxy, await upLab(proxy, LAB_NAMES[proxy], manifest));
         ctx.progress(`${((performance.now() - started) / 1000).toFixed(1)} s\n`);
         ctx.signal.throwIfAborted();
       }
     },
     async run(mode: string, ctx: RunContext) {
       const m = mode as Mode;
-      const l = labs.get(m === 'direct' ? 'iptables' : m);
+      const l = labs.get(LAB_OF_MODE[m]);
       if (!l) throw new Error(`connect: no lab for mode '${mode}'`);
       const state = l.lab.state;
       const service = state.services.get(objectKey('default', TARGET.name));
