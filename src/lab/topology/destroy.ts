@@ -7,7 +7,7 @@
  * their interfaces, routes and attached programs with them), cgroups, the state file.
  */
 import { existsSync, rmSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { cgroup2Root, killCgroup, removeCgroupTree, removeSluiceDirIfEmpty } from './cgroups.js';
 import { LabError } from './errors.js';
 import { BPFFS_ROOT, isLabNetns, labNames } from './naming.js';
@@ -56,6 +56,12 @@ export async function destroyLab(options: DestroyOptions = {}): Promise<DestroyR
 
   const pins = existsSync(pinDir);
   if (pins) rmSync(pinDir, { recursive: true, force: true });
+  // The shared parent goes too once no lab or agent pins anything in it.
+  try {
+    rmdirSync(dirname(pinDir));
+  } catch {
+    /* not empty (another lab, a standalone agent) or already gone */
+  }
 
   const deleted = await deleteNetns(netns);
   const cgroups = await removeCgroupTree(cgroupRoot, cgroupRoot);
