@@ -98,7 +98,8 @@ export async function removeCgroupTree(root: string, path: string): Promise<numb
   for (const entry of readdirSync(path, { withFileTypes: true })) {
     if (entry.isDirectory()) removed += await removeCgroupTree(root, join(path, entry.name));
   }
-  // A cgroup whose last process just exited can stay busy for a moment.
+  // A cgroup whose last process just exited stays busy until the exit is complete; a killed
+  // daemon reparented to a PID 1 that reaps slowly can take seconds.
   for (let attempt = 0; ; attempt++) {
     try {
       rmdirSync(path);
@@ -106,7 +107,7 @@ export async function removeCgroupTree(root: string, path: string): Promise<numb
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return removed;
-      if (code !== 'EBUSY' || attempt >= 200) {
+      if (code !== 'EBUSY' || attempt >= 1000) {
         throw new LabError(`cannot remove cgroup ${path}: ${code}`, { cause: error });
       }
       await sleep(10);
