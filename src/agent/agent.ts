@@ -57,6 +57,8 @@ export interface AgentStatus {
 
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
+/** Pod interfaces are re-scanned on every reconcile and at least this often. */
+const POD_INTERFACE_SCAN_MS = 2_000;
 
 export class Agent {
   private datapath: NodeDatapath | undefined;
@@ -69,6 +71,8 @@ export class Agent {
   private skippedTotal = 0;
   private wakeup: (() => void) | undefined;
   private nodeIP = '';
+  private podAttachments: NodeDatapath['attachments'] = [];
+  private podFailures = new Set<string>();
   private status: AgentStatus;
 
   constructor(private readonly options: AgentOptions) {
@@ -99,6 +103,10 @@ export class Agent {
     logger.info({ health: this.health.address, source: this.status.source }, 'agent started');
     // The source is pumped on its own, so a reconcile waiting to retry still sees new snapshots
     // (only the latest matters: sources are level-triggered).
+    const scan = setInterval(() => {
+      if (this.status.ready) this.syncPodInterfaces();
+    }, POD_INTERFACE_SCAN_MS);
+    scan.unref();
     let sourceDone = false;
     let sourceError: unknown;
     const pump = (async () => {
@@ -142,6 +150,7 @@ export class Agent {
         await this.sleep();
       }
     } finally {
+      clearInterval(scan);
       await source.close();
       await pump;
       await this.shutdown();
@@ -229,6 +238,7 @@ export class Agent {
       logger.warn({ node: nodeName }, 'the source has no Node object for this node: no NodePorts');
     }
     const maps = this.ensureDatapath(snapshot.state.nodes.get(nodeName)?.ip ?? '');
+    this.syncPodInterfaces();
     const programmed = this.programmed as ProgrammedState;
     const started = process.hrtime.bigint();
     const plan = planForNode(snapshot.state, nodeName);
@@ -263,6 +273,34 @@ export class Agent {
       },
       result.ops.length === 0 ? 'reconciled: nothing to change' : 'reconciled',
     );
+  }
+
+  /**
+   * Puts lb_tc_ingress on pod interfaces that appeared since the last scan. A failure (a veth
+   * removed between listing and attaching) is logged once and retried on the next scan; it
+   * never fails the reconcile.
+   */
+  private syncPodInterfaces(): void {
+    const sync = this.datapath?.syncPodInterfaces;
+    if (!sync || !this.datapath) return;
+    let result;
+    try {
+      result = sync();
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'listing the pod interfaces failed');
+      return;
+    }
+    const { logger } = this.options;
+    for (const a of result.added) logger.info(a, 'pod interface attached');
+    if (result.gone.length > 0) logger.info({ gone: result.gone }, 'pod interfaces gone');
+    const failures = new Set(result.failed.map((f) => `${f.ifname}: ${f.error}`));
+    for (const f of result.failed) {
+      if (!this.podFailures.has(`${f.ifname}: ${f.error}`))
+        logger.warn(f, 'attaching to a pod interface failed; retried on the next scan');
+    }
+    this.podFailures = failures;
+    this.podAttachments = result.attachments;
+    this.status.attachments = [...this.datapath.attachments, ...this.podAttachments];
   }
 
   /** One log line per bad object (again only when its reason changes), and a counter. */

@@ -12,6 +12,33 @@ describe('agent config', () => {
     assert.deepEqual(c.health, { host: '127.0.0.1', port: 10256 });
     assert.equal(c.conntrack.timeouts.tcpEstablished, 21600);
     assert.equal(c.externalBackendSelection, 'random');
+    assert.deepEqual(c.perPacketLB.podInterfaces, []);
+  });
+
+  it("runs per-packet LB alone, on the pods' veths too", () => {
+    const c = resolveConfig(
+      { socketLB: { enabled: false }, perPacketLB: { podInterfaces: ['p*', 'veth?', 'eth1'] } },
+      'n',
+    );
+    assert.equal(c.socketLB.enabled, false);
+    assert.deepEqual(c.perPacketLB.podInterfaces, ['p*', 'veth?', 'eth1']);
+    assert.throws(
+      () =>
+        resolveConfig(
+          { socketLB: { enabled: false }, perPacketLB: { podInterfaces: ['p/*'] } },
+          'n',
+          'a.yaml',
+        ),
+      /a\.yaml: perPacketLB\.podInterfaces\[0\]: expected an interface name or glob/,
+    );
+    assert.throws(
+      () =>
+        resolveConfig(
+          { socketLB: { enabled: false }, perPacketLB: { enabled: false, podInterfaces: ['p*'] } },
+          'n',
+        ),
+      /perPacketLB.podInterfaces: set, but perPacketLB.enabled is false/,
+    );
   });
 
   it('refuses a malformed config naming each field', () => {

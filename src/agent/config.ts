@@ -34,6 +34,21 @@ export const configSchema = z
       .object({
         enabled: z.boolean().default(true),
         interfaces: z.array(z.string().min(1).max(15)).min(1).default(['fab0']),
+        /**
+         * Host ends of the pods' veths, by name or glob (`*`, `?`), e.g. `p*`: they get
+         * lb_tc_ingress, so pod traffic that bypassed the socket hooks is balanced per packet.
+         * Re-scanned on every reconcile (and every few seconds), so new veths are picked up.
+         */
+        podInterfaces: z
+          .array(
+            z
+              .string()
+              .regex(
+                /^[A-Za-z0-9_.:@*?-]{1,15}$/,
+                'expected an interface name or glob of at most 15 characters, e.g. p*',
+              ),
+          )
+          .default([]),
         /** The pods' CIDR: ClusterIP flows from outside it to another node are SNATed. */
         clusterCIDR: z
           .string()
@@ -133,6 +148,9 @@ export function resolveConfig(input: unknown, nodeName: string, origin = 'config
   const problems: string[] = [];
   if (c.socketLB.enabled && c.socketLB.cgroupPath === undefined) {
     problems.push('socketLB.cgroupPath: required when socketLB.enabled is true');
+  }
+  if (!c.perPacketLB.enabled && c.perPacketLB.podInterfaces.length > 0) {
+    problems.push('perPacketLB.podInterfaces: set, but perPacketLB.enabled is false');
   }
   if (c.externalBackendSelection === 'maglev') {
     problems.push(

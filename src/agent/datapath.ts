@@ -8,7 +8,15 @@
  * A start that fails removes what it created (pins that were not there before, links it
  * attached) and leaves alone what it adopted.
  */
-import { existsSync, mkdirSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import {
   attachCgroupPinned,
@@ -18,7 +26,7 @@ import {
 } from '../bpf/attach.js';
 import type { PersistentOutcome } from '../bpf/attach.js';
 import { mountPoints } from '../bpf/environment.js';
-import type { BpfObject, MapSpec } from '../bpf/object.js';
+import type { BpfObject, BpfProgram, MapSpec } from '../bpf/object.js';
 import { loadObject } from '../bpf/object.js';
 import { lbTcRodata, lbTcSpec } from '../datapath/lb-tc.js';
 import { SOCK_LB_PROGRAMS, sockLbSpec } from '../datapath/sock-lb.js';
@@ -38,8 +46,22 @@ export interface NodeDatapath {
   attachments: AttachmentReport[];
   /** Pins found under the pin root before this start: non-empty means adopted. */
   adoptedPins: string[];
+  /**
+   * Attaches lb_tc_ingress to the pod interfaces (perPacketLB.podInterfaces) that appeared or
+   * were recreated since the last call, forgets those that are gone. Absent: no pod interfaces.
+   */
+  syncPodInterfaces?: () => PodInterfaceSync;
   /** Closes this process's fds; pins and attachments stay. */
   close(): void;
+}
+
+export interface PodInterfaceSync {
+  /** Every pod interface that has the program, this call's new ones included. */
+  attachments: AttachmentReport[];
+  added: AttachmentReport[];
+  gone: string[];
+  /** Interfaces that matched but could not be attached (e.g. removed meanwhile); retried. */
+  failed: { ifname: string; error: string }[];
 }
 
 /** Map names the config may size: every map of every object the agent loads. */
@@ -106,6 +128,70 @@ function sizesFor(spec: Record<string, MapSpec>, config: AgentConfig): Record<st
   );
 }
 
+/** The interfaces of this process's network namespace (/proc/self/net is per netns). */
+export function netnsInterfaces(): string[] {
+  return readFileSync('/proc/self/net/dev', 'utf8')
+    .split('\n')
+    .slice(2)
+    .map((line) => line.split(':')[0]?.trim() ?? '')
+    .filter((name) => name !== '');
+}
+
+/** A predicate for interface names matching any of the names or globs (`*`, `?`). */
+export function interfaceMatcher(patterns: readonly string[]): (name: string) => boolean {
+  const res = patterns.map(
+    (p) =>
+      new RegExp(
+        `^${p
+          .split('')
+          .map((ch) =>
+            ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.\\^$+()[\]{}|-]/g, '\\$&'),
+          )
+          .join('')}$`,
+      ),
+  );
+  return (name) => res.some((re) => re.test(name));
+}
+
+/**
+ * Keeps lb_tc_ingress on every pod interface matching `patterns` (never the uplinks, which
+ * have their own filters). Nothing is detached: a pod's filter goes with its veth.
+ */
+function podInterfaceSyncer(
+  prog: BpfProgram,
+  patterns: readonly string[],
+  uplinks: readonly string[],
+): () => PodInterfaceSync {
+  const matches = interfaceMatcher(patterns);
+  const attached = new Map<string, { ifindex: number; report: AttachmentReport }>();
+  return () => {
+    const names = netnsInterfaces().filter((n) => matches(n) && !uplinks.includes(n));
+    const added: AttachmentReport[] = [];
+    const failed: PodInterfaceSync['failed'] = [];
+    const gone = [...attached.keys()].filter((n) => !names.includes(n));
+    for (const name of gone) attached.delete(name);
+    for (const ifname of names) {
+      try {
+        const ifindex = ifindexOf(ifname);
+        if (attached.get(ifname)?.ifindex === ifindex) continue;
+        const outcome = attachTcPersistent(prog, ifname, 'ingress', TC_FILTER);
+        const report: AttachmentReport = {
+          kind: 'tc',
+          program: prog.name,
+          target: `${ifname} ingress`,
+          outcome,
+        };
+        attached.set(ifname, { ifindex, report });
+        added.push(report);
+      } catch (error) {
+        attached.delete(ifname);
+        failed.push({ ifname, error: (error as Error).message });
+      }
+    }
+    return { attachments: [...attached.values()].map((a) => a.report), added, gone, failed };
+  };
+}
+
 /** Where TC programs go on each configured interface (lb_tc.c). */
 const TC_HOOKS = [
   { program: 'lb_tc_ingress', direction: 'ingress' },
@@ -128,6 +214,7 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
   try {
     mkdirSync(linksDir, { recursive: true });
     let maps: LbMapHandles | undefined;
+    let syncPodInterfaces: (() => PodInterfaceSync) | undefined;
     if (config.socketLB.enabled) {
       const cgroupPath = config.socketLB.cgroupPath as string; // preflight: required when enabled
       const sockLb = loadObject(sockLbSpec, {
@@ -168,12 +255,20 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
           attachments.push({ kind: 'tc', program: hook.program, target, outcome });
         }
       }
+      if (p.podInterfaces.length > 0) {
+        syncPodInterfaces = podInterfaceSyncer(
+          lbTc.program('lb_tc_ingress'),
+          p.podInterfaces,
+          p.interfaces,
+        );
+      }
     }
     if (!maps) throw new AgentError('AGENT_CONFIG', 'neither socketLB nor perPacketLB is enabled');
     return {
       maps,
       attachments,
       adoptedPins: before,
+      ...(syncPodInterfaces ? { syncPodInterfaces } : {}),
       close: () => {
         for (const o of objects) o.close();
       },

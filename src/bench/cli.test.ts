@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -89,7 +89,7 @@ describe('sluice bench (CLI)', () => {
     assert.equal(code, 0, stderr);
     const results = readResults(out);
     for (const services of [1, 20]) {
-      for (const mode of ['iptables', 'nftables', 'sluice-socket', 'direct']) {
+      for (const mode of ['iptables', 'nftables', 'sluice-socket', 'sluice-tc', 'direct']) {
         for (const metric of ['connect-rate', 'connect-latency-p50', 'connect-latency-p99']) {
           const row = results.results.find(
             (r) => r.mode === mode && r.metric === metric && r.params.services === services,
@@ -122,6 +122,38 @@ describe('sluice bench (CLI)', () => {
       assert.equal(row.mode, 'sluice-tc');
       assert.ok(Number.isFinite(row.median) && row.median > 0, `${row.median}`);
     }
+  });
+
+  it('bench control-plane --quick --runs 1: a number for every (services, mode, metric), nothing left', async () => {
+    const out = tmp();
+    const { code, stderr } = await sluice([
+      'bench',
+      'control-plane',
+      '--quick',
+      '--runs',
+      '1',
+      '--out',
+      out,
+    ]);
+    assert.equal(code, 0, stderr);
+    const results = readResults(out);
+    for (const services of [100, 1000]) {
+      for (const mode of ['sluice-ts', 'iptables', 'nftables']) {
+        for (const metric of ['program-time', 'change-time']) {
+          const row = results.results.find(
+            (r) => r.mode === mode && r.metric === metric && r.params.services === services,
+          );
+          assert.ok(row, `no row for ${services} services, ${mode} ${metric}`);
+          assert.equal(row.scenario, 'control-plane');
+          assert.equal(row.runs, 1);
+          for (const v of [row.median, row.min, row.max]) assert.ok(Number.isFinite(v), `${v}`);
+        }
+      }
+    }
+    const left = execFileSync('ip', ['netns', 'list']).toString();
+    assert.doesNotMatch(left, /^sl-cp-/m, 'the scratch namespaces are gone');
+    const pins = readdirSync('/sys/fs/bpf').filter((n) => n.startsWith('sl-cp-'));
+    assert.deepEqual(pins, [], 'the pin directories are gone');
   });
 
   it('stops on Ctrl-C: exit 130, the C child gone, nothing written', async () => {

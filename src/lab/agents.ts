@@ -8,10 +8,12 @@
  * Agents are recorded lab processes (`lab down` ends them by pid); their pins live under the
  * lab's pin directory (<pins>/<node>), which `lab down` removes with everything attached.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import type { AgentConfigInput } from '../agent/config.js';
 import { manifestsDigest } from '../sources/manifests.js';
 import type { ClusterState, EndpointSlice, Node, Service } from '../model/index.js';
 import type { LabTopology, NodeRecord, ProcessRecord } from './topology/index.js';
@@ -25,6 +27,7 @@ const PROGRAMMED_TIMEOUT_MS = 30_000;
 
 export const manifestsDir = (stateDir: string): string => join(stateDir, 'manifests');
 const agentsDir = (stateDir: string): string => join(stateDir, 'agents');
+const overridesFile = (stateDir: string): string => join(agentsDir(stateDir), 'overrides.json');
 const agentLog = (stateDir: string, node: string): string =>
   join(stateDir, 'logs', `agent-${node}.log`);
 export const agentPinRoot = (lab: LabTopology, node: string): string => join(lab.pinDir, node);
@@ -127,17 +130,59 @@ export function writeClusterManifest(stateDir: string, state: ClusterState): str
   return manifestsDigest([{ name: MANIFEST_FILE, content }]);
 }
 
-function agentConfig(lab: LabTopology, node: NodeRecord): string {
+/**
+ * Changes to the agents' generated config, merged into it field by field (arrays replaced).
+ * `SOCKET_LB_OFF` turns socket LB off and balances ClusterIP traffic per packet at the pods'
+ * veths instead.
+ */
+export type AgentConfigOverrides = AgentConfigInput;
+
+export const SOCKET_LB_OFF: AgentConfigOverrides = {
+  socketLB: { enabled: false },
+  perPacketLB: { podInterfaces: ['p*'] },
+};
+
+/**
+ * Records the overrides for every agent this lab starts (restarts included); the file goes
+ * with the lab (resetAgentFiles).
+ */
+export function setAgentOverrides(stateDir: string, overrides: AgentConfigOverrides): void {
+  mkdirSync(agentsDir(stateDir), { recursive: true });
+  writeFileSync(overridesFile(stateDir), JSON.stringify(overrides));
+}
+
+function agentOverrides(stateDir: string): AgentConfigOverrides {
+  const path = overridesFile(stateDir);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as AgentConfigOverrides) : {};
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function merge(
+  base: Record<string, unknown>,
+  over: Record<string, unknown>,
+): Record<string, unknown> {
+  const out = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const prev = out[key];
+    out[key] = isPlainObject(prev) && isPlainObject(value) ? merge(prev, value) : value;
+  }
+  return out;
+}
+
+function agentConfig(lab: LabTopology, node: NodeRecord, overrides: AgentConfigOverrides): string {
   const { min, max } = lab.addressing.nodePortRange;
-  return [
-    '# Written by the lab for the sluice agent of this node (docs/agent.md).',
-    `socketLB: { cgroupPath: ${JSON.stringify(node.cgroup)} }`,
-    `perPacketLB: { interfaces: [fab0], clusterCIDR: ${JSON.stringify(lab.addressing.podCIDRBase)} }`,
-    `nodePortRange: "${min}-${max}"`,
-    `pinRoot: ${JSON.stringify(agentPinRoot(lab, node.name))}`,
-    `health: { address: "127.0.0.1:${AGENT_HEALTH_PORT}" }`,
-    '',
-  ].join('\n');
+  const base: AgentConfigInput = {
+    socketLB: { cgroupPath: node.cgroup },
+    perPacketLB: { interfaces: ['fab0'], clusterCIDR: lab.addressing.podCIDRBase },
+    nodePortRange: `${min}-${max}`,
+    pinRoot: agentPinRoot(lab, node.name),
+    health: { address: `127.0.0.1:${AGENT_HEALTH_PORT}` },
+  };
+  const config = merge(base, overrides);
+  return `# Written by the lab for the sluice agent of this node (docs/agent.md).\n${stringify(config)}`;
 }
 
 const isAgent = (p: ProcessRecord): boolean => p.argv.includes('agent') && p.argv.includes(MAIN);
@@ -156,7 +201,7 @@ export function liveAgent(lab: LabTopology, node: string): ProcessRecord | undef
 export function startAgent(lab: LabTopology, stateDir: string, node: NodeRecord): ProcessRecord {
   mkdirSync(agentsDir(stateDir), { recursive: true });
   const config = join(agentsDir(stateDir), `${node.name}.yaml`);
-  writeFileSync(config, agentConfig(lab, node));
+  writeFileSync(config, agentConfig(lab, node, agentOverrides(stateDir)));
   const argv = [
     'nsenter',
     `--mount=/proc/${process.pid}/ns/mnt`,

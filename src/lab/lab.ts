@@ -19,6 +19,8 @@ import {
   setPodConditions,
 } from '../model/index.js';
 import type { IptablesBackendChoice } from '../kubeproxy/apply.js';
+import type { AgentConfigOverrides } from './agents.js';
+import { setAgentOverrides } from './agents.js';
 import type { ClusterRecord, LabConfig } from './cluster-file.js';
 import { readCluster, removeCluster, writeCluster } from './cluster-file.js';
 import { withLabLock } from './lock.js';
@@ -44,6 +46,11 @@ export interface UpOptions {
   labName?: string;
   /** iptables mode: 'legacy' runs iptables-legacy-restore (default: the distribution's). */
   iptablesBackend?: IptablesBackendChoice;
+  /**
+   * sluice mode: changes to the agents' generated config (e.g. SOCKET_LB_OFF from agents.ts),
+   * kept for every agent of this lab, restarted ones included.
+   */
+  agentConfig?: AgentConfigOverrides;
 }
 
 export type PodAction = 'ready' | 'unready' | 'terminate';
@@ -88,6 +95,7 @@ export class Lab {
         ...(options.iptablesBackend ? { iptablesBackend: options.iptablesBackend } : {}),
       };
       resetProxyState(stateDir);
+      if (options.agentConfig) setAgentOverrides(stateDir, options.agentConfig);
       const state = applyObjects(emptyState(), manifestsOf(options.files), {
         nodes: options.nodes,
       });

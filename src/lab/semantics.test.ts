@@ -1,7 +1,9 @@
 /**
  * Kubernetes service semantics, end to end in a real lab: manifests in, real packets through
  * real kernels, answers from real workloads. One shared case suite runs against every proxy
- * mode: kube-proxy's iptables and nftables baselines, and sluice (one agent per node).
+ * mode: kube-proxy's iptables and nftables baselines, and sluice (one agent per node), as it runs
+ * by default (`sluice`: ClusterIP translated at connect()) and with socket LB off (`sluice-tc`:
+ * ClusterIP traffic balanced per packet at TC on the pods' veths).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -12,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { ManifestError, objectKey } from '../model/index.js';
 import { requireKernel } from '../testing/privileges.js';
+import type { AgentConfigOverrides } from './agents.js';
+import { SOCKET_LB_OFF } from './agents.js';
 import { Lab } from './lab.js';
 import type { ProxyMode } from './proxy.js';
 import type { ProbeOptions, ProbeResult } from './probe/probe.js';
@@ -30,9 +34,22 @@ function netnsOf(prefix: string): string[] {
     .filter((n) => n.startsWith(prefix));
 }
 
-for (const proxy of ['iptables', 'nftables', 'sluice'] as const satisfies readonly ProxyMode[]) {
-  describe(`service semantics (${proxy})`, () => {
-    const labName = `t${process.pid % 100000}${proxy[0]}`;
+interface SemanticsMode {
+  name: string;
+  proxy: ProxyMode;
+  agentConfig?: AgentConfigOverrides;
+}
+
+const MODES: readonly SemanticsMode[] = [
+  { name: 'iptables', proxy: 'iptables' },
+  { name: 'nftables', proxy: 'nftables' },
+  { name: 'sluice', proxy: 'sluice' },
+  { name: 'sluice-tc', proxy: 'sluice', agentConfig: SOCKET_LB_OFF },
+];
+
+for (const { name: mode, proxy, agentConfig } of MODES) {
+  describe(`service semantics (${mode})`, () => {
+    const labName = `t${process.pid % 100000}${mode === 'sluice-tc' ? 'x' : mode[0]}`;
     const stateDir = mkdtempSync(join(tmpdir(), 'sluice-lab-'));
     let lab: Lab;
 
@@ -54,7 +71,14 @@ for (const proxy of ['iptables', 'nftables', 'sluice'] as const satisfies readon
 
     before(async () => {
       requireKernel();
-      lab = await Lab.up({ files: [SEMANTICS], nodes: 2, proxy, stateDir, labName });
+      lab = await Lab.up({
+        files: [SEMANTICS],
+        nodes: 2,
+        proxy,
+        stateDir,
+        labName,
+        ...(agentConfig ? { agentConfig } : {}),
+      });
     });
 
     after(async () => {

@@ -5,10 +5,12 @@
  * another, so its cost grows with the service count; the floor is `direct` (the client dials a
  * backend pod's IP, no translation at all).
  *
- * One lab per proxy mode is up for the whole plan (named sl-bi-*, sl-bn-*, sl-bs-* and sl-bd-* with no
- * proxy for `direct`: in an iptables node every new connection, even to a pod IP, walks
- * KUBE-SERVICES, so only a proxy-less node is a floor), so modes interleave run by run without
- * reprogramming. The iptables lab uses iptables-legacy-restore: Debian's
+ * One lab per proxy mode is up for the whole plan (named sl-bi-*, sl-bn-*, sl-bs-*, sl-bt-* and
+ * sl-bd-* with no proxy for `direct`: in an iptables node every new connection, even to a pod IP,
+ * walks KUBE-SERVICES, so only a proxy-less node is a floor), so modes interleave run by run
+ * without reprogramming. `sluice-socket` is sluice as it runs by default (ClusterIP translated at
+ * connect()); `sluice-tc` is sluice with socket LB off, so every packet of the connection is
+ * balanced at TC on the client pod's veth (conntrack, DNAT, reverse NAT). The iptables lab uses iptables-legacy-restore: Debian's
  * default nft backend needs minutes to hours to load 10k services (DESIGN.md); the packet path
  * evaluates the same rules either way. The params record the backend.
  */
@@ -18,6 +20,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../lab/lab.js';
+import type { AgentConfigOverrides } from '../../lab/agents.js';
+import { SOCKET_LB_OFF } from '../../lab/agents.js';
 import type { ProxyMode } from '../../lab/proxy.js';
 import { objectKey } from '../../model/index.js';
 import { BenchError } from '../errors.js';
@@ -30,21 +34,23 @@ const CONNECT_BENCH = join(
   '../../../native/.output/connect_bench',
 );
 
-const MODES = ['iptables', 'nftables', 'sluice-socket', 'direct'] as const;
+const MODES = ['iptables', 'nftables', 'sluice-socket', 'sluice-tc', 'direct'] as const;
 type Mode = (typeof MODES)[number];
 
-/** The lab each mode measures in, and the labs' names (sl-<name>-*). */
-const LAB_OF_MODE: Record<Mode, ProxyMode> = {
-  iptables: 'iptables',
-  nftables: 'nftables',
-  'sluice-socket': 'sluice',
-  direct: 'none',
-};
-const LAB_NAMES: Record<ProxyMode, string> = {
-  iptables: 'bi',
-  nftables: 'bn',
-  sluice: 'bs',
-  none: 'bd',
+interface LabKind {
+  proxy: ProxyMode;
+  /** The lab's name (sl-<name>-*). */
+  name: string;
+  agentConfig?: AgentConfigOverrides;
+}
+
+/** The lab each mode measures in. */
+const LAB_OF_MODE: Record<Mode, LabKind> = {
+  iptables: { proxy: 'iptables', name: 'bi' },
+  nftables: { proxy: 'nftables', name: 'bn' },
+  'sluice-socket': { proxy: 'sluice', name: 'bs' },
+  'sluice-tc': { proxy: 'sluice', name: 'bt', agentConfig: SOCKET_LB_OFF },
+  direct: { proxy: 'none', name: 'bd' },
 };
 
 const METRICS: readonly MetricSpec[] = [
@@ -72,7 +78,8 @@ interface ConnectResult {
   p99_us: number;
 }
 
-async function upLab(proxy: ProxyMode, labName: string, manifest: string): Promise<ModeLab> {
+async function upLab(kind: LabKind, manifest: string): Promise<ModeLab> {
+  const { proxy, name: labName } = kind;
   const stateDir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   try {
     const lab = await Lab.up({
@@ -82,6 +89,7 @@ async function upLab(proxy: ProxyMode, labName: string, manifest: string): Promi
       stateDir,
       labName,
       ...(proxy === 'iptables' ? { iptablesBackend: 'legacy' as const } : {}),
+      ...(kind.agentConfig ? { agentConfig: kind.agentConfig } : {}),
     });
     // The client closes first and keeps TIME_WAIT: let it reuse ports, from a wide range.
     await lab.topology.execInPod(CLIENT_POD, [
@@ -112,7 +120,7 @@ function parseResult(stdout: string): ConnectResult {
 }
 
 function planFor(services: number, seconds: number): ScenarioPlan {
-  const labs = new Map<ProxyMode, ModeLab>();
+  const labs = new Map<Mode, ModeLab>();
   const params: Params = { services, concurrency: 1, 'iptables-backend': 'legacy' };
   let manifestDir = '';
   return {
@@ -121,17 +129,17 @@ function planFor(services: number, seconds: number): ScenarioPlan {
       manifestDir = mkdtempSync(join(tmpdir(), 'sluice-bench-manifests-'));
       const manifest = join(manifestDir, 'fleet.yaml');
       writeFileSync(manifest, toYaml([...targetManifests(), ...fillerManifests(services - 1)]));
-      for (const proxy of ['iptables', 'nftables', 'sluice', 'none'] as const) {
-        ctx.progress(`[connect services=${services}] bringing up the ${proxy} lab... `);
+      for (const mode of MODES) {
+        ctx.progress(`[connect services=${services}] bringing up the ${mode} lab... `);
         const started = performance.now();
-        labs.set(proxy, await upLab(proxy, LAB_NAMES[proxy], manifest));
+        labs.set(mode, await upLab(LAB_OF_MODE[mode], manifest));
         ctx.progress(`${((performance.now() - started) / 1000).toFixed(1)} s\n`);
         ctx.signal.throwIfAborted();
       }
     },
     async run(mode: string, ctx: RunContext) {
       const m = mode as Mode;
-      const l = labs.get(LAB_OF_MODE[m]);
+      const l = labs.get(m);
       if (!l) throw new Error(`connect: no lab for mode '${mode}'`);
       const state = l.lab.state;
       const service = state.services.get(objectKey('default', TARGET.name));

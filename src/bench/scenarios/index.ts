@@ -2,10 +2,16 @@
 import type { Scenario } from '../runner.js';
 import { BenchError } from '../errors.js';
 import { connectScenario } from './connect.js';
+import { controlPlaneScenario } from './control-plane.js';
 import { mapsScenario } from './maps.js';
 import { progCostScenario } from './prog-cost.js';
 
-export const SCENARIOS: readonly Scenario[] = [mapsScenario, progCostScenario, connectScenario];
+export const SCENARIOS: readonly Scenario[] = [
+  mapsScenario,
+  progCostScenario,
+  controlPlaneScenario,
+  connectScenario,
+];
 
 export function scenarioNames(): string[] {
   return SCENARIOS.map((s) => s.name);
