@@ -16,7 +16,25 @@
  * Topology hints (trafficDistribution) are not part of the view, so topology mode is always ""
  * (every ready endpoint is a cluster endpoint), as kube-proxy does for hint-less endpoints.
  */
+import {
+  externalPolicyLocal,
+  externallyAccessible,
+  internalPolicyLocal,
+  usesClusterEndpoints,
+  usesLocalEndpoints,
+} from '../model/proxy-view.js';
 import type { EndpointView, ServicePortView } from '../model/types.js';
+
+// The service-port predicates are the model's (pkg/proxy/serviceport.go); re-exported so both
+// renderers keep one import. Endpoint categorisation stays here: the renderers need kube-proxy's
+// nil-vs-empty distinction ("this policy is never used") that the agent's plan does not.
+export {
+  externalPolicyLocal,
+  externallyAccessible,
+  internalPolicyLocal,
+  usesClusterEndpoints,
+  usesLocalEndpoints,
+};
 
 /** kube-proxy's Endpoint.String(): "ip:port", IPv6 in brackets. */
 export function endpointString(ep: Pick<EndpointView, 'ip' | 'port'>): string {
@@ -57,30 +75,6 @@ export function sortedEndpoints(endpoints: readonly EndpointView[]): EndpointVie
 /** Byte-wise string order, as Go's sort on strings. */
 export function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-export function externallyAccessible(view: ServicePortView): boolean {
-  return (
-    (view.nodePort ?? 0) !== 0 || view.loadBalancerIPs.length > 0 || view.externalIPs.length > 0
-  );
-}
-
-export function internalPolicyLocal(view: ServicePortView): boolean {
-  return view.internalTrafficPolicy === 'Local';
-}
-
-/** apiservice.ExternalPolicyLocal: only an externally accessible service has an external policy. */
-export function externalPolicyLocal(view: ServicePortView): boolean {
-  return externallyAccessible(view) && view.externalTrafficPolicy === 'Local';
-}
-
-/** Cluster endpoints are needed for iTP=Cluster, and for any external traffic (short-circuit). */
-export function usesClusterEndpoints(view: ServicePortView): boolean {
-  return !internalPolicyLocal(view) || externallyAccessible(view);
-}
-
-export function usesLocalEndpoints(view: ServicePortView): boolean {
-  return internalPolicyLocal(view) || externalPolicyLocal(view);
 }
 
 export interface CategorizedEndpoints {
