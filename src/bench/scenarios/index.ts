@@ -5,12 +5,16 @@ import { connectScenario } from './connect.js';
 import { controlPlaneScenario } from './control-plane.js';
 import { mapsScenario } from './maps.js';
 import { progCostScenario } from './prog-cost.js';
+import { latencyScenario } from './latency.js';
+import { throughputScenario } from './throughput.js';
 
 export const SCENARIOS: readonly Scenario[] = [
   mapsScenario,
   progCostScenario,
   controlPlaneScenario,
   connectScenario,
+  latencyScenario,
+  throughputScenario,
 ];
 
 export function scenarioNames(): string[] {
