@@ -5,6 +5,7 @@
  */
 import { BenchError } from '../errors.js';
 import type { Samples } from '../runner.js';
+import type { Workload } from './same-node.js';
 import { sameNodeScenario } from './same-node.js';
 
 export const SOCKPERF_PORT = 11111;
@@ -32,7 +33,7 @@ export function parseSockperf(stdout: string): Samples {
   return { 'latency-p50': percentile('50.000'), 'latency-p99': percentile('99.000') };
 }
 
-export const latencyScenario = sameNodeScenario({
+export const LATENCY: Workload = {
   scenario: 'latency',
   labPrefix: 'bl',
   metrics: [
@@ -66,4 +67,6 @@ export const latencyScenario = sameNodeScenario({
   ],
   parse: parseSockperf,
   seconds: { full: 3, quick: 1 },
-});
+};
+
+export const latencyScenario = sameNodeScenario(LATENCY);

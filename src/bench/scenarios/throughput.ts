@@ -5,6 +5,7 @@
  */
 import { BenchError } from '../errors.js';
 import type { Samples } from '../runner.js';
+import type { Workload } from './same-node.js';
 import { sameNodeScenario } from './same-node.js';
 
 export const IPERF3_PORT = 5201;
@@ -32,7 +33,7 @@ export function parseIperf3(stdout: string): Samples {
   return { throughput: bps / 1e9 };
 }
 
-export const throughputScenario = sameNodeScenario({
+export const THROUGHPUT: Workload = {
   scenario: 'throughput',
   labPrefix: 'bp',
   metrics: [{ name: 'throughput', unit: 'Gbit/s', better: 'higher' }],
@@ -52,4 +53,6 @@ export const throughputScenario = sameNodeScenario({
   ],
   parse: parseIperf3,
   seconds: { full: 3, quick: 1 },
-});
+};
+
+export const throughputScenario = sameNodeScenario(THROUGHPUT);
