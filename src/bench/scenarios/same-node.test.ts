@@ -11,8 +11,10 @@ import {
   ACCELERATE_ANNOTATION,
   CLIENT_POD,
   manifests,
+  MAX_REDIRECTED_PACKETS,
   MODES,
   placements,
+  redirectProblem,
   SERVER_POD,
   sockmapUnavailable,
 } from './same-node.js';
@@ -64,6 +66,19 @@ describe('same-node plans', () => {
       assert.deepEqual(scenario.modes, expected);
     }
     if (why !== undefined) assert.match(why, /socketAcceleration/);
+  });
+});
+
+describe('redirect check', () => {
+  it('refuses a sluice-sockmap run whose bytes went out as packets, and only that mode', () => {
+    assert.equal(redirectProblem('sluice-sockmap', 12), undefined, 'handshakes and closes');
+    assert.match(
+      redirectProblem('sluice-sockmap', MAX_REDIRECTED_PACKETS + 1) ?? '',
+      /1001 packets left the client pod's eth0 .* not redirected/,
+    );
+    for (const mode of ['loopback', 'iptables', 'sluice-socket'] as const) {
+      assert.equal(redirectProblem(mode, 50_000), undefined, mode);
+    }
   });
 });
 

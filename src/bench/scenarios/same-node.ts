@@ -17,6 +17,10 @@
  * `cpus: split` on two; the server is re-pinned before each run (taskset -p), so one set of labs
  * serves every parameter set. The CPUs are recorded in the params (`client-cpu`, `server-cpu`).
  *
+ * Each run also counts the packets that left the client pod's eth0: redirected bytes never
+ * become packets, so a sluice-sockmap run that sent many was not redirected, and is refused
+ * (redirectProblem) instead of being reported as the accelerated path.
+ *
  * The labs are brought up by the first plan and kept for the following ones; the last plan's
  * teardown (or any plan's after a failure or Ctrl-C) removes them.
  */
@@ -222,6 +226,37 @@ async function downLab(l: ModeLab): Promise<void> {
   rmSync(l.stateDir, { recursive: true, force: true });
 }
 
+/** Packets the client pod has sent out of its eth0 (the kernel's counter, read inside the pod). */
+async function txPackets(lab: Lab): Promise<number> {
+  const { stdout } = await lab.topology.execInPod(CLIENT_POD, [
+    'cat',
+    '/sys/class/net/eth0/statistics/tx_packets',
+  ]);
+  const n = Number(stdout.trim());
+  if (!Number.isSafeInteger(n))
+    throw new BenchError(`eth0 tx_packets of ${CLIENT_POD}: '${stdout.trim()}'`);
+  return n;
+}
+
+/**
+ * Redirected bytes never become packets: with socket redirect only the handshakes and closes
+ * (a few packets per connection) leave the client pod, against at least one packet per request
+ * through the stack. More than this many in a sluice-sockmap run means the numbers are not of
+ * the redirect path, and they are refused rather than reported under its name.
+ */
+export const MAX_REDIRECTED_PACKETS = 1000;
+
+/** Why a run's packet count contradicts its mode, or undefined. */
+export function redirectProblem(mode: Mode, packets: number): string | undefined {
+  if (mode === 'sluice-sockmap' && packets > MAX_REDIRECTED_PACKETS) {
+    return (
+      `${packets} packets left the client pod's eth0 during the run: the connection was not ` +
+      `redirected (socketAcceleration on, namespace ${NAMESPACE} annotated ${ACCELERATE_ANNOTATION}: "true"?)`
+    );
+  }
+  return undefined;
+}
+
 /** Pins every thread of a running process to one CPU. */
 async function pin(pid: number, cpu: number): Promise<void> {
   await execFileAsync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)]);
@@ -304,11 +339,19 @@ class SameNodeLabs {
       String(p.clientCpu),
       ...this.w.clientArgv(ip, this.w.port, seconds),
     ];
+    const before = mode === 'loopback' ? 0 : await txPackets(l.lab);
     const result = await topology.execInPod(CLIENT_POD, argv, {
       timeoutMs: seconds * 1000 + 20_000,
     });
     ctx.signal.throwIfAborted();
-    return this.w.parse(result.stdout);
+    const samples = this.w.parse(result.stdout);
+    if (mode !== 'loopback') {
+      const packets = (await txPackets(l.lab)) - before;
+      ctx.progress(`${packets} packets out of the client's eth0; `);
+      const wrong = redirectProblem(mode, packets);
+      if (wrong) throw new BenchError(`${this.w.scenario}/${mode} ${path}: ${wrong}`);
+    }
+    return samples;
   }
 }
 
