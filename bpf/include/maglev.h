@@ -12,7 +12,10 @@
  * that have one, a new table is filled completely before it is linked in (make-before-break),
  * and a changed one is updated slot by slot in place. BPF_F_INNER_MAP lets inner arrays of any
  * size be linked, so the table size stays a load-time setting (.rodata) rather than a compile
- * one.
+ * one. Each array element holds LB_MAGLEV_SLOTS_PER_ELEM slots: array elements are padded to 8
+ * bytes, so one u32 per element would double the memory; 16 per element (a cache line) keeps a
+ * table at M * 4 bytes, laid out as one flat u32 array that the agent writes through mmap
+ * (BPF_F_MMAPABLE).
  *
  * Self-contained: lb_tc.c and the XDP program call lb4_select_backend_maglev() the same way. */
 #ifndef SLUICE_MAGLEV_H
@@ -31,16 +34,23 @@ const volatile __u32 lb_maglev_table_size = 16381;
 /* The same on every node (and in src/datapath/maglev.ts): part of the hash's definition. */
 #define LB_MAGLEV_HASH_SEED 0x736c6d67 /* "slmg" */
 
+#define LB_MAGLEV_SLOTS_PER_ELEM 16
+
+/* One element of a table holds slots [16 * key, 16 * key + 15]; a table has
+ * ceil(lb_maglev_table_size / 16) elements. A plain array type, not a struct: a struct named
+ * only in the inner template reaches BTF as a forward declaration, which libbpf cannot size. */
+typedef __u32 lb_maglev_slots_t[LB_MAGLEV_SLOTS_PER_ELEM];
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
 	__uint(max_entries, LB_MAP_SIZE);
 	__type(key, __u32); /* service_id */
 	__array(values, struct {
 		__uint(type, BPF_MAP_TYPE_ARRAY);
-		__uint(map_flags, BPF_F_INNER_MAP);
-		__uint(max_entries, 1); /* a template: real tables have lb_maglev_table_size slots */
-		__type(key, __u32);     /* slot */
-		__type(value, __u32);   /* backend_id */
+		__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+		__uint(max_entries, 1); /* a template: real tables have ceil(M / 16) elements */
+		__type(key, __u32);     /* slot / 16 */
+		__type(value, lb_maglev_slots_t);
 	});
 } lb_maglev SEC(".maps");
 
@@ -65,7 +75,8 @@ static __always_inline __u32 lb4_select_backend_maglev(const struct lb_service *
 	struct lb4_affinity_key akey = { .service_id = svc->service_id, .client_address = saddr };
 	__u32 service_id = svc->service_id;
 	__u64 now = 0;
-	__u32 slot, *id;
+	__u32 *elem;
+	__u32 slot, key, id;
 	void *table;
 
 	if (!svc->backend_count)
@@ -84,15 +95,19 @@ static __always_inline __u32 lb4_select_backend_maglev(const struct lb_service *
 	if (!table || !lb_maglev_table_size)
 		return lb4_select_backend(svc, saddr);
 	slot = lb4_maglev_hash(saddr, daddr, sport, dport, proto) % lb_maglev_table_size;
-	id = bpf_map_lookup_elem(table, &slot);
-	if (!id || !*id || !lb4_lookup_backend(*id))
+	key = slot / LB_MAGLEV_SLOTS_PER_ELEM;
+	elem = bpf_map_lookup_elem(table, &key);
+	if (!elem)
+		return lb4_select_backend(svc, saddr);
+	id = elem[slot % LB_MAGLEV_SLOTS_PER_ELEM];
+	if (!id || !lb4_lookup_backend(id))
 		return lb4_select_backend(svc, saddr);
 	if (svc->flags & LB_F_AFFINITY) {
-		struct lb_affinity_value fresh = { .last_used_ns = now, .backend_id = *id };
+		struct lb_affinity_value fresh = { .last_used_ns = now, .backend_id = id };
 
 		bpf_map_update_elem(&lb4_affinity, &akey, &fresh, BPF_ANY);
 	}
-	return *id;
+	return id;
 }
 
 #endif

@@ -3,8 +3,9 @@
  * load-time config, the flow hash as the kernel computes it, and the writer that keeps one
  * inner table per service in step with its backends.
  *
- * lb_maglev is a hash of maps: service_id -> an ARRAY of M backend ids (M = maglev.tableSize).
- * From user space an update of the outer map takes the inner map's fd, a lookup returns its id.
+ * lb_maglev is a hash of maps: service_id -> an ARRAY of M backend ids (M = maglev.tableSize),
+ * 16 slots per 64-byte element, so the mmap'ed values are one flat u32 array of slots. From user
+ * space an update of the outer map takes the inner map's fd, a lookup returns its id.
  *
  * MaglevTables.sync(desired) recomputes only the services whose backend names or ids changed,
  * and writes only the slots that changed (in place: each slot update is atomic, a flow hashing
@@ -18,7 +19,8 @@ import koffi from 'koffi';
 import { u8, u32 } from '../bpf/codec.js';
 import { BpfError } from '../bpf/errors.js';
 import { mapInfoByFd } from '../bpf/info.js';
-import { BpfMap, MapType } from '../bpf/map.js';
+import type { BpfMap } from '../bpf/map.js';
+import { MapType } from '../bpf/map.js';
 import type { KeyValueMapSpec } from '../bpf/object.js';
 import type { MaglevBackend } from '../model/maglev.js';
 import { MAGLEV_DEFAULT_TABLE_SIZE, maglevTable, PermutationCache } from '../model/maglev.js';
@@ -99,16 +101,38 @@ export function maglevSlot(t: FlowTuple, tableSize: number): number {
   return maglevFlowHash(t) % tableSize;
 }
 
-// ---- Inner tables: created from user space (libbpf's bpf_map_create). ----
+// ---- Inner tables: created from user space, written through mmap. ----
+//
+// Measured on the 2-CPU dev VM (docs/maglev.md): filling a 16381-slot array with
+// BPF_MAP_UPDATE_BATCH took ~12 ms (one copy_from_user and update per element), and each update
+// of the outer map ~10 ms (the kernel waits an RCU grace period after every update or delete of
+// a map-in-map, so programs are known to see the new inner map). So inner arrays are
+// BPF_F_MMAPABLE and written as memory (a 32-bit aligned store is atomic for a reader), and the
+// outer map is changed in one batch per sync (one grace period).
 
 const lib = koffi.load('libbpf.so.1');
+const libc = koffi.load('libc.so.6');
 const mapCreate = lib.func(
   'int bpf_map_create(int map_type, const char *map_name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const void *opts)',
 );
 const mapGetFdById = lib.func('int bpf_map_get_fd_by_id(uint32_t id)');
+const mmap = libc.func(
+  'void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)',
+);
+const munmap = libc.func('int munmap(void *addr, size_t length)');
 
-/** BPF_F_INNER_MAP: the inner template of lb_maglev has it, so every table must. */
+/** The inner template of lb_maglev has these flags, so every table must (maglev.h). */
+const BPF_F_MMAPABLE = 1 << 10;
 const BPF_F_INNER_MAP = 1 << 12;
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_SHARED = 1;
+const MAP_FAILED = 0xffffffffffffffffn;
+
+/** LB_MAGLEV_SLOTS_PER_ELEM: a table is ceil(M / 16) elements of 16 u32 slots. */
+export const MAGLEV_SLOTS_PER_ELEM = 16;
+const elementsFor = (size: number): number => Math.ceil(size / MAGLEV_SLOTS_PER_ELEM);
+
 /** struct bpf_map_create_opts (libbpf 1.1): sz, then map_flags at offset 28; 48 bytes. */
 function mapCreateOpts(flags: number): Buffer {
   const opts = Buffer.alloc(48);
@@ -117,19 +141,27 @@ function mapCreateOpts(flags: number): Buffer {
   return opts;
 }
 
-function openInner(fd: number, size: number): BpfMap<number, number> {
-  return new BpfMap(
-    {
-      name: 'lb_maglev_inner',
-      fd,
-      type: MapType.ARRAY,
-      keySize: 4,
-      valueSize: 4,
-      maxEntries: size,
-    },
-    u32,
-    u32,
-  );
+/** Runs fn over the table's slots, mapped read-write; unmapped afterwards. */
+function withSlots<T>(fd: number, size: number, what: string, fn: (slots: Uint32Array) => T): T {
+  // The elements are 64 bytes (a multiple of the array's 8-byte element alignment), so the
+  // values are one contiguous run of u32 slots.
+  const length = Math.ceil((elementsFor(size) * MAGLEV_SLOTS_PER_ELEM * 4) / 4096) * 4096;
+  const ptr = mmap(null, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) as unknown;
+  const address = typeof ptr === 'bigint' ? ptr : BigInt(koffi.address(ptr));
+  if (address === MAP_FAILED || address === 0n) {
+    throw new BpfError('mmap', what, -(koffi.errno() || 22));
+  }
+  try {
+    return fn(new Uint32Array(koffi.view(ptr, length), 0, size));
+  } finally {
+    munmap(ptr, length);
+  }
+}
+
+function innerFd(innerId: number, what: string): number {
+  const fd = mapGetFdById(innerId) as number;
+  if (fd < 0) throw new BpfError('bpf_map_get_fd_by_id', what, fd);
+  return fd;
 }
 
 export interface MaglevMember extends MaglevBackend {
@@ -176,13 +208,16 @@ export class MaglevTables {
       const fd = mapGetFdById(innerId) as number;
       if (fd < 0) continue; // unlinked meanwhile
       try {
-        const info = mapInfoByFd(fd, `lb_maglev[${serviceId}]`);
-        if (info.maxEntries !== tableSize) {
-          this.programmed.set(serviceId, { signature: '', slots: new Uint32Array(0) });
-          continue;
-        }
-        const slots = new Uint32Array(tableSize);
-        for (const [slot, id] of openInner(fd, tableSize).lookupBatch()) slots[slot] = id;
+        const what = `lb_maglev[${serviceId}]`;
+        const info = mapInfoByFd(fd, what);
+        const fits =
+          info.maxEntries === elementsFor(tableSize) &&
+          info.valueSize === MAGLEV_SLOTS_PER_ELEM * 4 &&
+          (info.flags & BPF_F_MMAPABLE) !== 0;
+        // One of another size (maglev.tableSize changed): replaced on the next sync.
+        const slots = fits
+          ? withSlots(fd, tableSize, what, (mem) => Uint32Array.from(mem))
+          : new Uint32Array(0);
         this.programmed.set(serviceId, { signature: '', slots });
       } finally {
         closeSync(fd);
@@ -219,33 +254,54 @@ export class MaglevTables {
       fn();
       stats[key] += Number(process.hrtime.bigint() - t0) / 1e6;
     };
-    for (const [serviceId, members] of desired) {
-      if (members.length === 0) continue;
-      const signature = signatureOf(members);
-      const current = this.programmed.get(serviceId);
-      if (current?.signature === signature) continue;
-      let ids: Uint32Array = new Uint32Array(0);
-      time('computeMs', () => {
-        ids = this.tableIds(members);
-      });
-      stats.recomputed++;
+    // New tables are created and filled first, then linked in one batch (make-before-break).
+    const fresh: { serviceId: number; fd: number }[] = [];
+    try {
+      for (const [serviceId, members] of desired) {
+        if (members.length === 0) continue;
+        const signature = signatureOf(members);
+        const current = this.programmed.get(serviceId);
+        if (current?.signature === signature) continue;
+        let ids: Uint32Array = new Uint32Array(0);
+        time('computeMs', () => {
+          ids = this.tableIds(members);
+        });
+        stats.recomputed++;
+        time('writeMs', () => {
+          const innerId =
+            current?.slots.length === ids.length ? this.outer.lookup(serviceId) : undefined;
+          if (innerId !== undefined) {
+            stats.slotsWritten += this.writeChanged(serviceId, innerId, current?.slots, ids);
+          } else {
+            fresh.push({ serviceId, fd: this.create(serviceId, ids) });
+            stats.created++;
+          }
+        });
+        this.programmed.set(serviceId, { signature, slots: ids });
+      }
       time('writeMs', () => {
-        if (current && current.slots.length === ids.length) {
-          stats.slotsWritten += this.writeChanged(serviceId, current.slots, ids);
-        } else {
-          this.create(serviceId, ids);
-          stats.created++;
-        }
+        if (fresh.length === 0) return;
+        const keys = Buffer.alloc(fresh.length * 4);
+        const fds = Buffer.alloc(fresh.length * 4);
+        fresh.forEach((f, i) => {
+          keys.writeUInt32LE(f.serviceId, i * 4);
+          fds.writeUInt32LE(f.fd, i * 4);
+        });
+        this.outer.updateBatchRaw(keys, fds, fresh.length);
       });
-      this.programmed.set(serviceId, { signature, slots: ids });
+    } catch (error) {
+      // What was not linked is not programmed: forget it, so the next sync starts over.
+      for (const f of fresh) this.programmed.delete(f.serviceId);
+      throw error;
+    } finally {
+      for (const f of fresh) closeSync(f.fd);
     }
     time('writeMs', () => {
-      for (const serviceId of [...this.programmed.keys()]) {
-        if ((desired.get(serviceId)?.length ?? 0) > 0) continue;
-        this.outer.delete(serviceId);
-        this.programmed.delete(serviceId);
-        stats.removed++;
-      }
+      const gone = [...this.programmed.keys()].filter((id) => (desired.get(id)?.length ?? 0) === 0);
+      if (gone.length === 0) return;
+      this.outer.deleteBatch(gone);
+      for (const id of gone) this.programmed.delete(id);
+      stats.removed += gone.length;
     });
     if (stats.recomputed > 0) {
       const names = new Set<string>();
@@ -266,58 +322,69 @@ export class MaglevTables {
     return ids;
   }
 
-  /** Writes the slots that differ, in place; returns how many. */
-  private writeChanged(serviceId: number, current: Uint32Array, next: Uint32Array): number {
-    const changed: number[] = [];
-    for (let s = 0; s < next.length; s++) if (current[s] !== next[s]) changed.push(s);
-    if (changed.length === 0) return 0;
-    const innerId = this.outer.lookup(serviceId);
-    if (innerId === undefined) {
-      this.create(serviceId, next); // unlinked behind our back: start over
-      return next.length;
-    }
-    const fd = mapGetFdById(innerId) as number;
-    if (fd < 0) throw new BpfError('bpf_map_get_fd_by_id', `lb_maglev[${serviceId}]`, fd);
+  /** Writes the slots that differ from what is programmed, in place; returns how many. */
+  private writeChanged(
+    serviceId: number,
+    innerId: number,
+    current: Uint32Array | undefined,
+    next: Uint32Array,
+  ): number {
+    const what = `lb_maglev[${serviceId}]`;
+    const fd = innerFd(innerId, what);
     try {
-      const keys = Buffer.alloc(changed.length * 4);
-      const values = Buffer.alloc(changed.length * 4);
-      changed.forEach((s, i) => {
-        keys.writeUInt32LE(s, i * 4);
-        values.writeUInt32LE(next[s] as number, i * 4);
+      return withSlots(fd, next.length, what, (mem) => {
+        let written = 0;
+        for (let s = 0; s < next.length; s++) {
+          const id = next[s] as number;
+          if (current?.[s] !== id || mem[s] !== id) {
+            mem[s] = id;
+            written++;
+          }
+        }
+        return written;
       });
-      openInner(fd, this.tableSize).updateBatchRaw(keys, values, changed.length);
     } finally {
       closeSync(fd);
     }
-    return changed.length;
   }
 
-  /** Creates a table, fills it, then links it (replacing any table the service had). */
-  private create(serviceId: number, ids: Uint32Array): void {
+  /** Creates a table and fills it; returns its fd (the caller links it, then closes it). */
+  private create(serviceId: number, ids: Uint32Array): number {
+    const what = `lb_maglev[${serviceId}]`;
     const fd = mapCreate(
       MapType.ARRAY,
       'lb_maglev_in',
       4,
-      4,
-      ids.length,
-      mapCreateOpts(BPF_F_INNER_MAP),
+      MAGLEV_SLOTS_PER_ELEM * 4,
+      elementsFor(ids.length),
+      mapCreateOpts(BPF_F_INNER_MAP | BPF_F_MMAPABLE),
     ) as number;
-    if (fd < 0) throw new BpfError('bpf_map_create', `lb_maglev[${serviceId}]`, fd);
+    if (fd < 0) throw new BpfError('bpf_map_create', what, fd);
     try {
-      const keys = Buffer.alloc(ids.length * 4);
-      for (let s = 0; s < ids.length; s++) keys.writeUInt32LE(s, s * 4);
-      const values = Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength);
-      openInner(fd, ids.length).updateBatchRaw(keys, values, ids.length);
-      this.outer.update(serviceId, fd);
-    } finally {
+      withSlots(fd, ids.length, what, (mem) => mem.set(ids));
+    } catch (error) {
       closeSync(fd);
+      throw error;
     }
+    return fd;
   }
 }
 
+/**
+ * What a table was computed from, cheap to compare on every sync: the sorted backend ids (with
+ * weights when any is set). An id stands for one name for as long as it exists (the agent never
+ * renumbers a backend nor reuses an id while it runs), so equal ids mean equal names.
+ */
 function signatureOf(members: readonly MaglevMember[]): string {
+  const ids = new Float64Array(members.length);
+  let weighted = false;
+  members.forEach((m, i) => {
+    ids[i] = m.id;
+    if (m.weight !== undefined && m.weight !== 1) weighted = true;
+  });
+  if (!weighted) return ids.sort().join(',');
   return members
-    .map((m) => `${m.name}=${m.id}*${m.weight ?? 1}`)
+    .map((m) => `${m.id}*${m.weight ?? 1}`)
     .sort()
     .join(',');
 }

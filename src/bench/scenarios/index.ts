@@ -4,6 +4,7 @@ import { BenchError } from '../errors.js';
 import { connectScenario } from './connect.js';
 import { controlPlaneScenario } from './control-plane.js';
 import { mapsScenario } from './maps.js';
+import { maglevScenario } from './maglev.js';
 import { progCostScenario } from './prog-cost.js';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -11,6 +12,7 @@ export const SCENARIOS: readonly Scenario[] = [
   progCostScenario,
   controlPlaneScenario,
   connectScenario,
+  maglevScenario,
 ];
 
 export function scenarioNames(): string[] {
