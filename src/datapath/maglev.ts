@@ -184,8 +184,8 @@ export interface MaglevSyncStats {
 }
 
 interface Programmed {
-  /** Sorted `name=id` list: what the table was computed from. */
-  signature: string;
+  /** What the table was computed from (undefined: adopted, not known yet). */
+  signature: Signature | undefined;
   slots: Uint32Array;
 }
 
@@ -218,7 +218,7 @@ export class MaglevTables {
         const slots = fits
           ? withSlots(fd, tableSize, what, (mem) => Uint32Array.from(mem))
           : new Uint32Array(0);
-        this.programmed.set(serviceId, { signature: '', slots });
+        this.programmed.set(serviceId, { signature: undefined, slots });
       } finally {
         closeSync(fd);
       }
@@ -261,7 +261,7 @@ export class MaglevTables {
         if (members.length === 0) continue;
         const signature = signatureOf(members);
         const current = this.programmed.get(serviceId);
-        if (current?.signature === signature) continue;
+        if (sameSignature(current?.signature, signature)) continue;
         let ids: Uint32Array = new Uint32Array(0);
         time('computeMs', () => {
           ids = this.tableIds(members);
@@ -303,7 +303,11 @@ export class MaglevTables {
       for (const id of gone) this.programmed.delete(id);
       stats.removed += gone.length;
     });
-    if (stats.recomputed > 0) {
+    // Permutations of names that left are dropped now and then, not on every sync: the scan
+    // costs as much as many single-table changes.
+    let live = 0;
+    for (const members of desired.values()) live += members.length;
+    if (this.cache.count > 2 * live + 1024) {
       const names = new Set<string>();
       for (const members of desired.values()) for (const m of members) names.add(m.name);
       this.cache.retain(names);
@@ -371,20 +375,33 @@ export class MaglevTables {
 }
 
 /**
- * What a table was computed from, cheap to compare on every sync: the sorted backend ids (with
+ * What a table was computed from, cheap to compare on every sync: the sorted backend ids (and
  * weights when any is set). An id stands for one name for as long as it exists (the agent never
  * renumbers a backend nor reuses an id while it runs), so equal ids mean equal names.
  */
-function signatureOf(members: readonly MaglevMember[]): string {
+interface Signature {
+  ids: Float64Array;
+  weights: string;
+}
+
+function signatureOf(members: readonly MaglevMember[]): Signature {
   const ids = new Float64Array(members.length);
   let weighted = false;
   members.forEach((m, i) => {
     ids[i] = m.id;
     if (m.weight !== undefined && m.weight !== 1) weighted = true;
   });
-  if (!weighted) return ids.sort().join(',');
-  return members
-    .map((m) => `${m.id}*${m.weight ?? 1}`)
-    .sort()
-    .join(',');
+  const weights = weighted
+    ? members
+        .map((m) => `${m.id}*${m.weight ?? 1}`)
+        .sort()
+        .join(',')
+    : '';
+  return { ids: ids.sort(), weights };
+}
+
+function sameSignature(a: Signature | undefined, b: Signature): boolean {
+  if (a === undefined || a.ids.length !== b.ids.length || a.weights !== b.weights) return false;
+  for (let i = 0; i < b.ids.length; i++) if (a.ids[i] !== b.ids[i]) return false;
+  return true;
 }
