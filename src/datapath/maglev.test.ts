@@ -5,6 +5,7 @@
  * that change and adopts what the map holds.
  */
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { BpfObject } from '../bpf/object.js';
 import { loadObject } from '../bpf/object.js';
@@ -218,5 +219,34 @@ describe('maglev: TC selection by the Maglev table', () => {
     // A service that leaves the desired set loses its table.
     assert.equal(resized.sync(new Map()).removed, 1);
     assert.equal(nodeA.maps.lb_maglev.lookupBatch().length, 0);
+  });
+
+  it('keeps the tables in the pinned map across a reload of the object (agent restart)', () => {
+    const pinRoot = `/sys/fs/bpf/sluice/test-maglev-${process.pid}`;
+    const opts = {
+      pinRoot,
+      rodata: {
+        ...lbTcRodata({ nodeIPv4: NODE }),
+        ...maglevRodata({ enabled: true, tableSize: M }),
+      },
+    };
+    const svc = service(1, 100, ADDRESSES, { address: NODE, port: 30080 });
+    try {
+      const first = loadObject(lbTcSpec, opts);
+      const written = new MaglevTables(first.maps.lb_maglev, M);
+      written.sync(new Map([[1, members(svc, 'TCP')]]));
+      first.close();
+      const second = loadObject(lbTcSpec, opts);
+      try {
+        const adopted = new MaglevTables(second.maps.lb_maglev, M);
+        assert.deepEqual(adopted.slotsOf(1), written.slotsOf(1));
+        const stats = adopted.sync(new Map([[1, members(svc, 'TCP')]]));
+        assert.deepEqual([stats.created, stats.slotsWritten, stats.removed], [0, 0, 0]);
+      } finally {
+        second.close();
+      }
+    } finally {
+      rmSync(pinRoot, { recursive: true, force: true });
+    }
   });
 });
