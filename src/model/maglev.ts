@@ -155,40 +155,69 @@ export function maglevTable(
   });
   const uniform = weight.every((w) => w === maxWeight);
 
-  // entry[slot] = backend index + 1 (0: free). next[i]: position j in i's permutation, kept as
-  // the slot itself (offset + j*skip mod M), advanced by adding skip: no multiplication.
-  const entry = new Uint32Array(size);
-  const cursor = new Uint32Array(n);
-  for (let i = 0; i < n; i++) cursor[i] = offset[i] as number;
+  const slots = uniform
+    ? fillUniform(size, offset, skip)
+    : fillWeighted(size, offset, skip, weight);
+  return { backends: names, slots };
+}
+
+// Both fills keep, per backend, the slot its permutation is at (offset + j*skip mod M, advanced
+// by adding skip: no multiplication). entry[slot] = backend index, -1 while free. The uniform
+// fill is the hot path (every agent start computes every table), so it is one tight loop.
+
+function fillUniform(size: number, offset: Uint32Array, skip: Uint32Array): Uint32Array {
+  const n = offset.length;
+  const entry = new Int32Array(size).fill(-1);
+  const cursor = Uint32Array.from(offset);
+  let filled = 0;
+  for (;;) {
+    for (let i = 0; i < n; i++) {
+      let c = cursor[i] as number;
+      const s = skip[i] as number;
+      while ((entry[c] as number) >= 0) {
+        c += s;
+        if (c >= size) c -= size;
+      }
+      entry[c] = i;
+      c += s;
+      cursor[i] = c >= size ? c - size : c;
+      if (++filled === size) return new Uint32Array(entry.buffer);
+    }
+  }
+}
+
+/** A backend takes weight/maxWeight turns per round on average (credit carried over). */
+function fillWeighted(
+  size: number,
+  offset: Uint32Array,
+  skip: Uint32Array,
+  weight: Float64Array,
+): Uint32Array {
+  const n = offset.length;
+  const maxWeight = Math.max(...weight);
+  const entry = new Int32Array(size).fill(-1);
+  const cursor = Uint32Array.from(offset);
   const credit = new Float64Array(n);
   let filled = 0;
-  const take = (i: number): void => {
-    let c = cursor[i] as number;
-    const s = skip[i] as number;
-    while (entry[c] !== 0) {
-      c += s;
-      if (c >= size) c -= size;
-    }
-    entry[c] = i + 1;
-    c += s;
-    cursor[i] = c >= size ? c - size : c;
-    filled++;
-  };
   while (filled < size) {
     for (let i = 0; i < n && filled < size; i++) {
-      if (uniform) {
-        take(i);
-        continue;
-      }
       credit[i] = (credit[i] as number) + (weight[i] as number) / maxWeight;
       while ((credit[i] as number) >= 1 && filled < size) {
         credit[i] = (credit[i] as number) - 1;
-        take(i);
+        let c = cursor[i] as number;
+        const s = skip[i] as number;
+        while ((entry[c] as number) >= 0) {
+          c += s;
+          if (c >= size) c -= size;
+        }
+        entry[c] = i;
+        c += s;
+        cursor[i] = c >= size ? c - size : c;
+        filled++;
       }
     }
   }
-  for (let s = 0; s < size; s++) entry[s] = (entry[s] as number) - 1;
-  return { backends: names, slots: entry };
+  return new Uint32Array(entry.buffer);
 }
 
 /** Slots owned by each backend name. */
