@@ -19,6 +19,7 @@
 #include "parse.h"
 #include "verdicts.h"
 #include "lb.h"
+#include "maglev.h"
 #include "conntrack.h"
 #include "nat.h"
 #include "fib.h"
@@ -195,7 +196,8 @@ static __always_inline int stage_no_backend(struct __sk_buff *skb, struct lb_ctx
 }
 
 /* ---- Stage: backend select ------------------------------------------------------------- *
- * Random slot, or the client's affinity entry (lb4_select_backend, lb.h). */
+ * Random slot, or the client's affinity entry (lb4_select_backend, lb.h); external frontends
+ * by Maglev when lb_maglev_external is set (maglev.h). */
 static __always_inline int stage_backend_select(struct __sk_buff *skb, struct lb_ctx *c)
 {
 	const struct lb_service *svc = c->svc;
@@ -203,7 +205,11 @@ static __always_inline int stage_backend_select(struct __sk_buff *skb, struct lb
 
 	if (!svc->backend_count)
 		return stage_no_backend(skb, c);
-	id = lb4_select_backend(svc, c->pkt.saddr);
+	if (lb_maglev_external && c->scope == LB_SCOPE_EXTERNAL)
+		id = lb4_select_backend_maglev(svc, c->pkt.saddr, c->pkt.daddr, c->pkt.sport, c->pkt.dport,
+					       c->pkt.proto);
+	else
+		id = lb4_select_backend(svc, c->pkt.saddr);
 	c->backend = id ? lb4_lookup_backend(id) : NULL;
 	if (!c->backend) {
 		c->verdict = VERDICT_DROP_BACKEND_MISSING;

@@ -20,6 +20,7 @@ import type { IdCounters } from './diff.js';
 import { applyToProgrammed, countOps, countersFor, diffDatapath } from './diff.js';
 import type { HealthServer } from './health.js';
 import { startHealthServer } from './health.js';
+import { MaglevSync } from './maglev.js';
 import { planForNode } from './plan.js';
 import type { ProgrammedState } from './programmed.js';
 import { programmedSize } from './programmed.js';
@@ -74,8 +75,10 @@ export class Agent {
   private podAttachments: NodeDatapath['attachments'] = [];
   private podFailures = new Set<string>();
   private status: AgentStatus;
+  private readonly maglev: MaglevSync;
 
   constructor(private readonly options: AgentOptions) {
+    this.maglev = new MaglevSync(options.config, options.logger);
     this.status = {
       ready: false,
       node: options.nodeName,
@@ -251,6 +254,8 @@ export class Agent {
     const { purged } = applyOps(maps, result.ops);
     this.programmed = applyToProgrammed(programmed, result.ops);
     this.counters = result.counters;
+    // Maglev tables of external frontends, from what is now programmed (src/agent/maglev.ts).
+    this.maglev.sync(this.datapath, this.programmed);
     const ops = countOps(result.ops);
     this.status.programmed = {
       generation: snapshot.generation,

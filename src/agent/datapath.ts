@@ -26,9 +26,11 @@ import {
 } from '../bpf/attach.js';
 import type { PersistentOutcome } from '../bpf/attach.js';
 import { mountPoints } from '../bpf/environment.js';
+import type { BpfMap } from '../bpf/map.js';
 import type { BpfObject, BpfProgram, MapSpec } from '../bpf/object.js';
 import { loadObject } from '../bpf/object.js';
 import { lbTcRodata, lbTcSpec } from '../datapath/lb-tc.js';
+import { maglevRodata } from '../datapath/maglev.js';
 import { SOCK_LB_PROGRAMS, sockLbSpec } from '../datapath/sock-lb.js';
 import type { LbMapHandles } from './apply.js';
 import type { AgentConfig } from './config.js';
@@ -44,6 +46,8 @@ export interface AttachmentReport {
 export interface NodeDatapath {
   maps: LbMapHandles;
   attachments: AttachmentReport[];
+  /** lb_maglev (service_id -> Maglev table), when the TC object is loaded (src/agent/maglev.ts). */
+  maglev?: BpfMap<number, number>;
   /** Pins found under the pin root before this start: non-empty means adopted. */
   adoptedPins: string[];
   /**
@@ -215,6 +219,7 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
     mkdirSync(linksDir, { recursive: true });
     let maps: LbMapHandles | undefined;
     let syncPodInterfaces: (() => PodInterfaceSync) | undefined;
+    let maglev: BpfMap<number, number> | undefined;
     if (config.socketLB.enabled) {
       const cgroupPath = config.socketLB.cgroupPath as string; // preflight: required when enabled
       const sockLb = loadObject(sockLbSpec, {
@@ -234,12 +239,18 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
     }
     if (config.perPacketLB.enabled) {
       const p = config.perPacketLB;
-      const rodata = lbTcRodata({
-        nodeIPv4: nodeIP,
-        snatPorts: p.snatPorts,
-        ctTimeouts: config.conntrack.timeouts,
-        ...(p.clusterCIDR !== undefined ? { clusterCidr: p.clusterCIDR } : {}),
-      });
+      const rodata = {
+        ...lbTcRodata({
+          nodeIPv4: nodeIP,
+          snatPorts: p.snatPorts,
+          ctTimeouts: config.conntrack.timeouts,
+          ...(p.clusterCIDR !== undefined ? { clusterCidr: p.clusterCIDR } : {}),
+        }),
+        ...maglevRodata({
+          enabled: config.externalBackendSelection === 'maglev',
+          tableSize: config.maglev.tableSize,
+        }),
+      };
       const lbTc = loadObject(lbTcSpec, {
         pinRoot,
         maxEntries: sizesFor(lbTcSpec.maps, config),
@@ -247,6 +258,7 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
       });
       objects.push(lbTc);
       maps ??= lbTc.maps;
+      maglev = lbTc.maps.lb_maglev;
       for (const ifname of p.interfaces) {
         for (const hook of TC_HOOKS) {
           const prog = lbTc.program(hook.program);
@@ -269,6 +281,7 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
       attachments,
       adoptedPins: before,
       ...(syncPodInterfaces ? { syncPodInterfaces } : {}),
+      ...(maglev ? { maglev } : {}),
       close: () => {
         for (const o of objects) o.close();
       },

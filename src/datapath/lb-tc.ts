@@ -15,6 +15,7 @@ import { sumPerCpu } from '../bpf/map.js';
 import { SluiceError } from '../bpf/errors.js';
 import type { ObjectSpec } from '../bpf/object.js';
 import { lbMaps } from './lb.js';
+import { maglevMaps, maglevRodataSpec } from './maglev.js';
 
 /**
  * enum verdict (bpf/include/verdicts.h): index of verdict_stats. Never renumbered; values below
@@ -130,6 +131,7 @@ export const lbTcSpec = {
   file: 'lb_tc.bpf.o',
   maps: {
     ...lbMaps,
+    ...maglevMaps,
     ct4: { key: Ct4Key, value: Ct4Entry },
     verdict_stats: { key: u32, value: VerdictCounter, perCpu: true },
   },
@@ -146,6 +148,7 @@ export const lbTcSpec = {
     ct_timeout_tcp_close: u32,
     ct_timeout_udp: u32,
     icmp_errors_per_sec: u32,
+    ...maglevRodataSpec,
   },
 } as const satisfies ObjectSpec;
 

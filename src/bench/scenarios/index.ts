@@ -4,6 +4,7 @@ import { BenchError } from '../errors.js';
 import { connectScenario } from './connect.js';
 import { controlPlaneScenario } from './control-plane.js';
 import { mapsScenario } from './maps.js';
+import { maglevScenario } from './maglev.js';
 import { progCostScenario } from './prog-cost.js';
 import { latencyScenario } from './latency.js';
 import { throughputScenario } from './throughput.js';
@@ -15,6 +16,7 @@ export const SCENARIOS: readonly Scenario[] = [
   connectScenario,
   latencyScenario,
   throughputScenario,
+  maglevScenario,
 ];
 
 export function scenarioNames(): string[] {
