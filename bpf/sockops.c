@@ -172,8 +172,9 @@ int sockmap_sockops(struct bpf_sock_ops *ctx)
 
 /* ---- sk_msg ------------------------------------------------------------------------------ */
 
-/* Whether this socket has sent anything through the TCP stack (queued or acknowledged): from
- * then on it must stay there (see the ordering note at the top). */
+/* Whether this socket has sent any data through the TCP stack (sent, or queued and not sent
+ * yet): from then on it must stay there (see the ordering note at the top). bytes_acked would
+ * not do: the active side's SYN counts in it. */
 static __always_inline bool sockmap_used_stack(struct sk_msg_md *msg)
 {
 	struct bpf_sock *sk = msg->sk;
@@ -184,7 +185,7 @@ static __always_inline bool sockmap_used_stack(struct sk_msg_md *msg)
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return true;
-	return tp->bytes_acked != 0 || tp->write_seq != tp->snd_una;
+	return tp->bytes_sent != 0 || tp->write_seq != tp->snd_nxt;
 }
 
 SEC("sk_msg")

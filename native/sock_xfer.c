@@ -3,6 +3,7 @@
  *   sock_xfer serve PORT
  *   sock_xfer client HOST PORT [--up N] [--down N] [--conns N] [--parallel N] [--seed N]
  *             [--max-chunk N] [--rst-after N] [--server-close-after N] [--duration-ms N]
+ *             [--hold-ms N]
  *
  * Every connection starts with a header from the client (struct header). Then both sides write
  * their stream (bytes of a xorshift generator seeded per connection and direction) in random
@@ -47,7 +48,7 @@ struct header {
 	uint64_t seed;
 	uint64_t limit; /* MODE_RST / MODE_SERVER_CLOSE: after how many bytes */
 	uint32_t max_chunk;
-	uint32_t pad;
+	uint32_t hold_ms; /* both ends keep the finished connection open this long */
 };
 
 /* A byte stream anyone can regenerate from its seed and offset (8 bytes per step). */
@@ -278,6 +279,9 @@ static void serve_one(int fd)
 			printf("ok\n");
 		else
 			printf("bad status write errno=%d\n", errno);
+		fflush(stdout);
+		if (h.hold_ms)
+			usleep((useconds_t)h.hold_ms * 1000);
 	}
 	fflush(stdout);
 	free(f);
@@ -315,7 +319,7 @@ static int serve(int port)
 struct options {
 	const char *host;
 	int port;
-	uint64_t up, down, seed, rst_after, server_close_after, duration_ms;
+	uint64_t up, down, seed, rst_after, server_close_after, duration_ms, hold_ms;
 	uint32_t conns, parallel, max_chunk;
 };
 
@@ -324,7 +328,7 @@ static int client_one(const struct options *o, uint64_t seed, char *why, size_t 
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)o->port) };
 	struct header h = { .magic = MAGIC, .up = o->up, .down = o->down, .seed = seed,
-			    .max_chunk = o->max_chunk };
+			    .max_chunk = o->max_chunk, .hold_ms = (uint32_t)o->hold_ms };
 	struct flow *f;
 	int fd, rc = 0;
 	inet_pton(AF_INET, o->host, &a.sin_addr);
@@ -387,6 +391,9 @@ static int client_one(const struct options *o, uint64_t seed, char *why, size_t 
 		rc = -1;
 	}
 	free(f);
+	/* Keep the finished connection open a while, for whoever inspects it (sock list, ss). */
+	if (o->hold_ms)
+		usleep((useconds_t)(o->hold_ms * 1000));
 	close(fd);
 	return rc;
 }
@@ -478,6 +485,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--rst-after")) o.rst_after = v;
 		else if (!strcmp(argv[i], "--server-close-after")) o.server_close_after = v;
 		else if (!strcmp(argv[i], "--duration-ms")) o.duration_ms = v;
+		else if (!strcmp(argv[i], "--hold-ms")) o.hold_ms = v;
 		else {
 			fprintf(stderr, "unknown option %s\n", argv[i]);
 			return 2;

@@ -182,10 +182,7 @@ export interface SockRedirectReadout {
  */
 export function readSockRedirect(pinRoot: string): SockRedirectReadout {
   const conns = openPinnedMap(join(pinRoot, 'sockmap_conns'), sockRedirectMaps.sockmap_conns);
-  const sockets = openPinnedMap(
-    join(pinRoot, 'sockmap_sockets'),
-    sockRedirectMaps.sockmap_sockets,
-  );
+  const sockets = openPinnedMap(join(pinRoot, 'sockmap_sockets'), sockRedirectMaps.sockmap_sockets);
   const pods = openPinnedMap(join(pinRoot, 'sockmap_pods'), sockRedirectMaps.sockmap_pods);
   try {
     const inHash = new Set<bigint>();
