@@ -245,7 +245,11 @@ export function applyObjects(
     const n = doc.normalized;
     const key = objectKey(doc.namespace, doc.name);
     if (n.kind === 'EndpointSlice') draft.endpointSlices.set(key, n.value);
-    else if (n.kind === 'NetworkPolicy' || n.kind === 'CiliumNetworkPolicy')
+    else if (
+      n.kind === 'NetworkPolicy' ||
+      n.kind === 'CiliumNetworkPolicy' ||
+      n.kind === 'TrafficOptimization'
+    )
       draft.policies.set(key, n.value);
     else if (n.kind === 'Deployment') draft.deployments.set(key, n.value);
   }
@@ -327,6 +331,7 @@ export function deleteObjects(
         break;
       case 'NetworkPolicy':
       case 'CiliumNetworkPolicy':
+      case 'TrafficOptimization':
         if (draft.policies.get(key)?.kind === ref.kind) draft.policies.delete(key);
         break;
     }
