@@ -255,3 +255,30 @@ export function readSockmapStats(pinRoot: string): Record<SockmapStat, bigint> {
     map.close();
   }
 }
+
+/** `sluice sock list` as a table: one line per connection, then the counters. */
+export function formatSockList(node: string, readout: SockRedirectReadout): string {
+  const header = ['LOCAL', 'REMOTE', 'SIDE', 'ACCELERATED', 'CONGESTION', 'TUNING'];
+  const rows = readout.connections.map((c) => [
+    c.local,
+    c.remote,
+    c.passive ? 'server' : 'client',
+    c.accelerated ? 'yes' : 'no',
+    c.congestion,
+    c.tuning.length === 0 ? '-' : `${c.tuning.join(',')}${c.tuneFailed ? ' (failed)' : ''}`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  const s = readout.stats;
+  return [
+    `node ${node}: ${readout.connections.length} connection(s), ${readout.pods.length} pod(s) accelerated or tuned`,
+    line(header),
+    ...rows.map(line),
+    `redirected ${s.redirected} sends (${s['redirected-bytes']} bytes), passed ${s.passed} (${s['passed-bytes']} bytes); sockets added ${s.added}, closed ${s.closed}, add failures ${s['add-failed']}, netns mismatches ${s['netns-mismatch']}, tuned ${s.tuned} (${s['tune-failed']} failed)`,
+    '',
+  ].join('\n');
+}

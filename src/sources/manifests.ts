@@ -42,8 +42,20 @@ export interface NodePortRange {
 
 export const DEFAULT_NODE_PORT_RANGE: NodePortRange = { min: 30000, max: 32767 };
 
-/** The kinds kube-proxy watches; every other kind in the directory is ignored. */
-export const WATCHED_KINDS = ['Node', 'Service', 'EndpointSlice'] as const;
+/**
+ * The kinds kube-proxy watches, plus what socket acceleration needs (Namespaces for their
+ * annotation, Pods for their address and labels, TrafficOptimizations and the tcp block of
+ * CiliumNetworkPolicies); every other kind in the directory is ignored.
+ */
+export const WATCHED_KINDS = [
+  'Node',
+  'Service',
+  'EndpointSlice',
+  'Namespace',
+  'Pod',
+  'TrafficOptimization',
+  'CiliumNetworkPolicy',
+] as const;
 
 /** The subset of a pino logger a source reports through. */
 export interface SourceLogger {
@@ -143,6 +155,19 @@ export function clusterStateFromDocs(
         managed: n.value.labels[MANAGED_BY_LABEL] === ENDPOINTSLICE_CONTROLLER,
       };
       state.endpointSlices.set(objectKey(slice.namespace, slice.name), slice);
+    } else if (n.kind === 'Namespace') {
+      state.namespaces.set(n.value.name, n.value);
+    } else if (n.kind === 'Pod') {
+      // As the API server reports it: scheduled (spec.nodeName) and addressed (status.podIP).
+      const ip = asObj(doc.object.status)?.podIP;
+      const uid = asObj(doc.object.metadata)?.uid;
+      const { nodeName = '' } = n.value;
+      if (typeof ip === 'string' && nodeName !== '') {
+        const pod = { ...n.value, nodeName, ip, uid: typeof uid === 'string' ? uid : '' };
+        state.pods.set(objectKey(pod.namespace, pod.name), pod);
+      }
+    } else if (n.kind === 'TrafficOptimization' || n.kind === 'CiliumNetworkPolicy') {
+      state.policies.set(objectKey(n.value.namespace, n.value.name), n.value);
     }
     if (doc.namespace !== '' && !state.namespaces.has(doc.namespace)) {
       state.namespaces.set(doc.namespace, {
