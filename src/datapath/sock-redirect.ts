@@ -10,7 +10,7 @@
  * node's cgroup through a pinned link and sk_msg to the sockhash (the attachment belongs to
  * the map, so it is pinned with it).
  */
-import { closeSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Codec } from '../bpf/codec.js';
 import { be16, bytes, ipv4, pad, struct, u32, u64 } from '../bpf/codec.js';
@@ -281,4 +281,14 @@ export function formatSockList(node: string, readout: SockRedirectReadout): stri
     `redirected ${s.redirected} sends (${s['redirected-bytes']} bytes), passed ${s.passed} (${s['passed-bytes']} bytes); sockets added ${s.added}, closed ${s.closed}, add failures ${s['add-failed']}, netns mismatches ${s['netns-mismatch']}, tuned ${s.tuned} (${s['tune-failed']} failed)`,
     '',
   ].join('\n');
+}
+
+/**
+ * The congestion control algorithms this kernel offers now (built in or loaded modules):
+ * what bpf_setsockopt(TCP_CONGESTION) accepts from sock_ops, which never loads a module.
+ */
+export function availableCongestionControls(
+  path = '/proc/sys/net/ipv4/tcp_available_congestion_control',
+): string[] {
+  return readFileSync(path, 'utf8').trim().split(/\s+/).filter(Boolean);
 }

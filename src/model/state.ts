@@ -85,6 +85,8 @@ export interface ApplyOptions extends EndpointSliceOptions {
    * can pass it on every apply.
    */
   nodes?: number | readonly Node[];
+  /** The kernel's congestion control algorithms, checked in TrafficOptimizations (validate.ts). */
+  congestionControls?: readonly string[];
 }
 
 /** A manifest document, or a bare object (its source becomes `<inline>#i`). */
@@ -212,7 +214,12 @@ export function applyObjects(
     ...optionNodes.map((n) => n.name),
   ];
 
-  const valid = validateManifests(docs, { addressing, state, nodeNames });
+  const valid = validateManifests(docs, {
+    addressing,
+    state,
+    nodeNames,
+    ...(options.congestionControls ? { congestionControls: options.congestionControls } : {}),
+  });
   const draft = new Draft(state);
   const problems: ManifestProblem[] = [];
   const fail = (doc: ValidDoc | undefined, path: string, message: string): void => {

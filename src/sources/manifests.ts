@@ -103,13 +103,16 @@ const asObj = (v: unknown): Obj | undefined =>
  */
 export function clusterStateFromDocs(
   docs: readonly ManifestDoc[],
-  options: { nodePortRange?: NodePortRange } = {},
+  options: { nodePortRange?: NodePortRange; congestionControls?: readonly string[] } = {},
 ): { state: ClusterState; skipped: SkippedObject[] } {
   const watched = docs.filter((d) =>
     (WATCHED_KINDS as readonly unknown[]).includes(asObj(d.object)?.kind),
   );
   const addressing = agentAddressing(options.nodePortRange ?? DEFAULT_NODE_PORT_RANGE);
-  const { valid, problems } = checkManifests(watched, { addressing });
+  const { valid, problems } = checkManifests(watched, {
+    addressing,
+    ...(options.congestionControls ? { congestionControls: options.congestionControls } : {}),
+  });
   const problemsByDoc = new Map<string, ManifestProblem[]>();
   const where = (file: string, index: number): string => (index < 0 ? file : `${file}#${index}`);
   for (const p of problems) {
@@ -282,6 +285,8 @@ export function readManifestsDir(
 
 export interface ManifestsSourceOptions {
   nodePortRange?: NodePortRange;
+  /** The kernel's congestion control algorithms: a TrafficOptimization asking for another is skipped. */
+  congestionControls?: readonly string[];
   /** Quiet time after the last change before the directory is re-read. Default 100 ms. */
   debounceMs?: number;
   /** Re-read this often even without events (fs.watch can miss some). Default 30 s; 0: never. */
