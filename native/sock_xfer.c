@@ -138,6 +138,8 @@ static void run_flow(struct flow *f, int half_close)
 			if (f->pending_off == f->pending_len) {
 				uint64_t left = f->out_total - f->sent;
 				size_t n = random_chunk(f->max_chunk);
+				if (n > sizeof(f->pending))
+					n = sizeof(f->pending);
 				if (n > left)
 					n = left;
 				if (f->send_limit && f->sent + n > f->send_limit)
@@ -436,7 +438,9 @@ static int client(struct options *o)
 		}
 		if (!running)
 			break;
-		wait(NULL);
+		int status;
+		if (wait(&status) > 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			dprintf(fds[1], "fail a connection process died (status %d)\n", status);
 		running--;
 	}
 	close(fds[1]);
