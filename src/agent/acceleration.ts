@@ -69,8 +69,11 @@ export function podGeneration(uid: string, key: string, ip: string): number {
 export function planAcceleration(state: ClusterState, nodeName: string): AccelerationPlan {
   const rules = tuningRules(state);
   const plan: AccelerationPlan = { pods: new Map(), tuning: new Map() };
+  // A pod with a node's address shares the node's network namespace (hostNetwork): its
+  // sockets are the node's, never accelerated or tuned.
+  const nodeIPs = new Set([...state.nodes.values()].map((n) => n.ip));
   const pods = [...state.pods.values()]
-    .filter((p) => p.nodeName === nodeName && !p.virtual && p.ip !== '')
+    .filter((p) => p.nodeName === nodeName && !p.virtual && p.ip !== '' && !nodeIPs.has(p.ip))
     .sort((a, b) => a.ip.localeCompare(b.ip));
   for (const pod of pods) {
     const key = `${pod.namespace}/${pod.name}`;
