@@ -204,6 +204,13 @@ describe('socket acceleration (lab)', () => {
       listed = JSON.parse(out) as typeof listed;
       server = listed[0]?.connections.find((c) => c.local === `${ipOf('fast/server')}:${PORT}`);
     }
+    const table = execFileSync(process.execPath, [
+      MAIN,
+      'sock',
+      'list',
+      '--pin-root',
+      pinRoot,
+    ]).toString();
     const client = listed[0]?.connections.find(
       (c) => c.remote === `${ipOf('fast/server')}:${PORT}`,
     );
@@ -232,6 +239,13 @@ describe('socket acceleration (lab)', () => {
     const ccOf = (text: string) => /^\s+(\S+) /m.exec(text)?.[1];
     assert.equal(ccOf(ssServer), tuned, `ss -ti in the server pod:\n${ssServer}`);
     assert.equal(ccOf(ssClient), fallback, `ss -ti in the client pod:\n${ssClient}`);
+    assert.match(
+      table,
+      new RegExp(
+        `${ipOf('fast/server')}:${PORT} +\\S+ +server +yes +${tuned} +congestion,initial-cwnd`,
+      ),
+      table,
+    );
     assert.equal(idleServer, '0', 'no slow start after idle in the tuned pod');
     assert.equal(idleClient, '1', 'the client pod keeps the default');
   });
@@ -449,5 +463,27 @@ describe('socket acceleration (lab)', () => {
     assert.ok((await agentHealth(topology, node))?.ready);
     const log = readFileSync(restarted.log ?? '', 'utf8');
     assert.match(log, /"sockops":"updated"/, 'the sock_ops link was adopted in place');
+  });
+
+  it('a namespace losing its annotation mid-stream: sends move to the stack, byte-exact', async (t) => {
+    const before = stats();
+    const running = xfer('fast/client', clusterIP, 80, [
+      '--up',
+      GiB / 2,
+      '--down',
+      GiB / 2,
+      '--seed',
+      60_000,
+    ]);
+    for (let i = 0; i < 500 && since(before)['redirected-bytes'] < 100_000_000n; i++)
+      await sleep(10);
+    const file = join(stateDir, 'withdraw.yaml');
+    writeFileSync(file, 'apiVersion: v1\nkind: Namespace\nmetadata: { name: fast }\n');
+    await lab.apply([file]);
+    exact(t, '512 MiB each way while acceleration is withdrawn', await running);
+    const d = since(before);
+    t.diagnostic(`redirected ${d['redirected-bytes']} bytes, then passed ${d['passed-bytes']}`);
+    assert.ok(d['passed-bytes'] > 0n, 'the rest went through the stack');
+    assert.ok(d['redirected-bytes'] < BigInt(GiB), 'not everything was redirected');
   });
 });
