@@ -279,7 +279,12 @@ export class SocketAcceleration {
     let obj: SockRedirectObject | undefined;
     let outcome: PersistentOutcome;
     try {
-      obj = loadObject(sockRedirectSpec, { pinRoot: config.pinRoot });
+      const maxEntries = Object.fromEntries(
+        Object.entries(config.maps.maxEntries).filter(([name]) =>
+          Object.hasOwn(sockRedirectSpec.maps, name),
+        ),
+      );
+      obj = loadObject(sockRedirectSpec, { pinRoot: config.pinRoot, maxEntries });
       // sk_msg first: a socket sock_ops adds must find the verdict program on the map.
       attachSkMsgToMap(obj.program('sockmap_redirect'), obj.maps.sockmap_sockets);
       outcome = attachCgroupPinned(obj.program('sockmap_sockops'), cgroupPath, linkPin);
