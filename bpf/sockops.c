@@ -22,6 +22,21 @@
 #include "sockmap.h"
 
 #define AF_INET 2
+#define AF_INET6 10
+
+/* An IPv4 connection: an AF_INET socket, or an AF_INET6 one whose both ends are v4-mapped
+ * (::ffff:a.b.c.d: a dual-stack listener's accepted sockets, iperf3's and many servers'). Its
+ * local_ip4/remote_ip4 hold the IPv4 addresses either way, so both ends of a connection get
+ * the same key whatever family each side used. */
+#define SOCKMAP_V4_MAPPED(ctx, side)                                                       \
+	((ctx)->side##_ip6[0] == 0 && (ctx)->side##_ip6[1] == 0 &&                         \
+	 (ctx)->side##_ip6[2] == bpf_htonl(0xffff))
+/* A macro, not a function: the verifier wants every ctx field read at a constant offset from
+ * the ctx pointer itself. */
+#define SOCKMAP_IS_V4(ctx)                                                                 \
+	((ctx)->family == AF_INET ||                                                       \
+	 ((ctx)->family == AF_INET6 && SOCKMAP_V4_MAPPED(ctx, local) &&                      \
+	  SOCKMAP_V4_MAPPED(ctx, remote)))
 
 static __always_inline void sockmap_count(__u32 stat, __u64 n)
 {
@@ -90,7 +105,7 @@ static __always_inline void sockmap_established(struct bpf_sock_ops *ctx, bool p
 	__u64 netns, cookie;
 	__be16 server_port;
 
-	if (ctx->family != AF_INET)
+	if (!SOCKMAP_IS_V4(ctx))
 		return;
 	pod = bpf_map_lookup_elem(&sockmap_pods, &pod_key);
 	if (!pod)
@@ -196,7 +211,7 @@ int sockmap_redirect(struct sk_msg_md *msg)
 	struct sockmap_key key = {};
 	__u64 size = msg->size;
 
-	if (msg->family != AF_INET)
+	if (!SOCKMAP_IS_V4(msg))
 		goto pass;
 	/* The agent withdrew acceleration from this pod: its sockets stay in the map until they
 	 * close (removing them could drop what the peer has not read yet), but send via the stack. */

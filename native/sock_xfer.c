@@ -1,6 +1,6 @@
 /* sock_xfer: byte-exact TCP transfers for the socket-acceleration tests.
  *
- *   sock_xfer serve PORT
+ *   sock_xfer serve PORT [--dual-stack]
  *   sock_xfer client HOST PORT [--up N] [--down N] [--conns N] [--parallel N] [--seed N]
  *             [--max-chunk N] [--rst-after N] [--server-close-after N] [--duration-ms N]
  *             [--hold-ms N]
@@ -289,13 +289,22 @@ static void serve_one(int fd)
 	free(f);
 }
 
-static int serve(int port)
+static int serve(int port, int dual_stack)
 {
-	int one = 1;
-	int s = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1, zero = 0, rc;
+	int s = socket(dual_stack ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
+				   .sin6_addr = IN6ADDR_ANY_INIT };
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(s, (struct sockaddr *)&a, sizeof(a)) || listen(s, 1024)) {
+	if (dual_stack) {
+		/* [::]:PORT taking IPv4 too: accepted IPv4 connections are v4-mapped AF_INET6 sockets. */
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		rc = bind(s, (struct sockaddr *)&a6, sizeof(a6));
+	} else {
+		rc = bind(s, (struct sockaddr *)&a, sizeof(a));
+	}
+	if (rc || listen(s, 1024)) {
 		perror("bind/listen");
 		return 1;
 	}
@@ -471,7 +480,7 @@ int main(int argc, char **argv)
 	struct options o = { .up = 1024, .down = 1024, .conns = 1, .parallel = 1, .seed = 1,
 			     .max_chunk = 65536 };
 	if (argc >= 3 && strcmp(argv[1], "serve") == 0)
-		return serve(atoi(argv[2]));
+		return serve(atoi(argv[2]), argc >= 4 && strcmp(argv[3], "--dual-stack") == 0);
 	if (argc < 4 || strcmp(argv[1], "client") != 0) {
 		fprintf(stderr, "usage: sock_xfer serve PORT | client HOST PORT [options]\n");
 		return 2;

@@ -62,6 +62,7 @@ async function xfer(cgroup: string, ns: string, host: string, args: string[]): P
 async function startServer(
   cgroup: string,
   ns: string,
+  extra: string[] = [],
 ): Promise<{ child: ChildProcess; lines: string[] }> {
   const child = spawn(
     'sh',
@@ -74,6 +75,7 @@ async function startServer(
       SOCK_XFER,
       'serve',
       String(PORT),
+      ...extra,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -126,6 +128,7 @@ async function withAcceleration(
     pair: VethPair;
     server: { lines: string[] };
   }) => Promise<void>,
+  serverArgs: string[] = [],
 ): Promise<void> {
   requireKernel();
   await withTestCgroup(async (cgroup) => {
@@ -135,7 +138,7 @@ async function withAcceleration(
       using skmsg = attachSkMsg(obj.program('sockmap_redirect'), obj.maps.sockmap_sockets);
       void sockops;
       void skmsg;
-      const server = await startServer(cgroup, pair.peerNs);
+      const server = await startServer(cgroup, pair.peerNs, serverArgs);
       try {
         await fn({ obj, cgroup, pair, server });
       } finally {
@@ -183,6 +186,27 @@ describe('socket acceleration datapath (sockops.c)', () => {
         assert.notEqual(value.netns_cookie, 0n, `${pod.address}: netns learnt`);
       }
     });
+  });
+
+  it('redirects to a dual-stack server too (accepted IPv4 sockets are v4-mapped AF_INET6)', async () => {
+    await withAcceleration(
+      async ({ obj, cgroup, pair }) => {
+        accelerate(obj, pair.addr, pair.peerAddr);
+        const before = stats(obj);
+        const r = await xfer(cgroup, pair.ns, pair.peerAddr, [
+          '--up',
+          '3000000',
+          '--down',
+          '3000000',
+        ]);
+        assert.deepEqual(r.results, []);
+        assert.equal(r.ok, 1);
+        const d = delta(stats(obj), before);
+        assert.equal(d.added, 2n);
+        assert.ok(d['redirected-bytes'] >= 6_000_000n, `redirected ${d['redirected-bytes']}`);
+      },
+      ['--dual-stack'],
+    );
   });
 
   it('leaves a connection whose peer is not accelerated to the stack', async () => {
