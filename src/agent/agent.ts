@@ -10,6 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { SkippedObject, Source, SourceSnapshot } from '../sources/source.js';
+import { SocketAcceleration } from './acceleration.js';
 import { applyOps, readProgrammed } from './apply.js';
 import type { LbMapHandles } from './apply.js';
 import type { AgentConfig } from './config.js';
@@ -76,6 +77,8 @@ export class Agent {
   private podFailures = new Set<string>();
   private status: AgentStatus;
   private readonly maglev: MaglevSync;
+  /** Socket acceleration (acceleration.ts): started with the datapath, one call per reconcile. */
+  private acceleration: SocketAcceleration | undefined;
 
   constructor(private readonly options: AgentOptions) {
     this.maglev = new MaglevSync(options.config, options.logger);
@@ -189,6 +192,8 @@ export class Agent {
   }
 
   private async shutdown(): Promise<void> {
+    this.acceleration?.close();
+    this.acceleration = undefined;
     this.datapath?.close();
     this.datapath = undefined;
     await this.health?.close();
@@ -264,6 +269,8 @@ export class Agent {
       at: new Date().toISOString(),
     };
     this.status.entries = programmedSize(this.programmed);
+    this.acceleration ??= SocketAcceleration.start(this.options.config, logger);
+    this.acceleration.reconcile(snapshot.state, nodeName);
     this.status.ready = true;
     logger.info(
       {

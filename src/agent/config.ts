@@ -133,6 +133,16 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Socket acceleration (bpf/sockops.c, docs/socket-acceleration.md): TCP between two pods of
+     * this node whose namespaces carry sluice.io/accelerate: "true" skips the stack (sockmap
+     * redirect), and TrafficOptimizations tune the pods' connections. Attaches to
+     * socketLB.cgroupPath. Off by default: redirected bytes bypass netfilter, TC and capture.
+     */
+    socketAcceleration: z
+      .object({ enabled: z.boolean().default(false) })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -164,6 +174,11 @@ export function resolveConfig(input: unknown, nodeName: string, origin = 'config
   const problems: string[] = [];
   if (c.socketLB.enabled && c.socketLB.cgroupPath === undefined) {
     problems.push('socketLB.cgroupPath: required when socketLB.enabled is true');
+  }
+  if (c.socketAcceleration.enabled && c.socketLB.cgroupPath === undefined) {
+    problems.push(
+      "socketAcceleration.enabled: needs socketLB.cgroupPath (the node's cgroup, where sock_ops attaches)",
+    );
   }
   if (!c.perPacketLB.enabled && c.perPacketLB.podInterfaces.length > 0) {
     problems.push('perPacketLB.podInterfaces: set, but perPacketLB.enabled is false');

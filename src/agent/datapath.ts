@@ -32,6 +32,7 @@ import { loadObject } from '../bpf/object.js';
 import { lbTcRodata, lbTcSpec } from '../datapath/lb-tc.js';
 import { maglevRodata } from '../datapath/maglev.js';
 import { SOCK_LB_PROGRAMS, sockLbSpec } from '../datapath/sock-lb.js';
+import { sockRedirectSpec } from '../datapath/sock-redirect.js';
 import type { LbMapHandles } from './apply.js';
 import type { AgentConfig } from './config.js';
 import { AgentError } from './errors.js';
@@ -70,7 +71,13 @@ export interface PodInterfaceSync {
 
 /** Map names the config may size: every map of every object the agent loads. */
 export function knownMapNames(): string[] {
-  return [...new Set([...Object.keys(sockLbSpec.maps), ...Object.keys(lbTcSpec.maps)])].sort();
+  return [
+    ...new Set([
+      ...Object.keys(sockLbSpec.maps),
+      ...Object.keys(lbTcSpec.maps),
+      ...Object.keys(sockRedirectSpec.maps),
+    ]),
+  ].sort();
 }
 
 /**
