@@ -130,7 +130,7 @@ function planServicePort(
   const group = (local: boolean): GroupKey => {
     const key = `${view.id}/${view.protocol}#${local ? 'local' : 'cluster'}`;
     if (!plan.groups.has(key)) {
-      const endpoints = local ? categorized.localEndpoints : categorized.clusterEndpoints;
+      const endpoints = (local ? categorized.localEndpoints : categorized.clusterEndpoints) ?? [];
       const backends = endpoints.map((ep) => addBackend(plan, ep, proto, nodeAddresses));
       plan.groups.set(key, { key, backends: [...new Set(backends)].sort(compare) });
     }

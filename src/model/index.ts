@@ -51,11 +51,13 @@ export {
 export type { EndpointSliceOptions } from './endpointslices.js';
 export {
   categorizeEndpoints,
+  endpointString,
   externalPolicyLocal,
   externallyAccessible,
   internalPolicyLocal,
   proxyView,
   servicePortName,
+  sortedEndpoints,
   usesClusterEndpoints,
   usesLocalEndpoints,
 } from './proxy-view.js';
