@@ -1,28 +1,28 @@
 /**
  * The per-node agent: source snapshots in, the node's load-balancing maps out.
  *
- *   source ──snapshot──► planForNode ──► diffDatapath(programmed) ──► applyOps ──► pinned maps
+ *   source ──snapshot + changes──► Reconciler ──► applyOps ──► pinned maps
+ *                                  (full: plan + diff everything; incremental: the changed
+ *                                   Services' plans, the entries they touch)
  *
- * `programmed` starts as what the pinned maps hold (a restarted agent adopts its predecessor's
- * work: same ids, no flush) and follows every applied operation. After a failed write the maps
- * are read back (they are the truth) and the reconcile is retried with backoff; every prefix of
- * a diff is consistent, so the datapath is never half-written in between.
+ * The programmed state starts as what the pinned maps hold (a restarted agent adopts its
+ * predecessor's work: same ids, no flush, a full pass) and follows every applied operation.
+ * After a failed write the maps are read back (they are the truth) and a full reconcile is
+ * retried with backoff; every prefix of a diff is consistent, so the datapath is never
+ * half-written in between.
  */
 import type { Logger } from 'pino';
 import type { SkippedObject, Source, SourceSnapshot } from '../sources/source.js';
-import { applyOps, readProgrammed } from './apply.js';
-import type { LbMapHandles } from './apply.js';
+import { readProgrammed } from './apply.js';
 import type { AgentConfig } from './config.js';
 import type { NodeDatapath } from './datapath.js';
 import { openDatapath, preflight } from './datapath.js';
 import { AgentError } from './errors.js';
-import type { IdCounters } from './diff.js';
-import { applyToProgrammed, countOps, countersFor, diffDatapath } from './diff.js';
+import { countOps } from './diff.js';
 import type { HealthServer } from './health.js';
 import { startHealthServer } from './health.js';
-import { planForNode } from './plan.js';
-import type { ProgrammedState } from './programmed.js';
 import { programmedSize } from './programmed.js';
+import { Reconciler } from './reconciler.js';
 
 export interface AgentOptions {
   nodeName: string;
@@ -63,8 +63,7 @@ const POD_INTERFACE_SCAN_MS = 2_000;
 export class Agent {
   private datapath: NodeDatapath | undefined;
   private health: HealthServer | undefined;
-  private programmed: ProgrammedState | undefined;
-  private counters: IdCounters | undefined;
+  private reconciler: Reconciler | undefined;
   private stopping = false;
   private latest: SourceSnapshot | undefined;
   private loggedSkips = new Set<string>();
@@ -140,7 +139,7 @@ export class Agent {
               'reconcile failed; the maps are read back and the reconcile retried',
             );
             // The maps are the truth: every prefix of a diff is consistent, start from there.
-            if (this.datapath) this.programmed = readProgrammed(this.datapath.maps);
+            if (this.datapath) this.reconciler?.reset(readProgrammed(this.datapath.maps));
             await this.sleep(delay);
             delay = Math.min(delay * 2, RETRY_MAX_MS);
           }
@@ -193,9 +192,9 @@ export class Agent {
     this.options.logger.info({}, 'agent stopped; the datapath stays attached and pinned');
   }
 
-  private ensureDatapath(nodeIP: string): LbMapHandles {
+  private ensureDatapath(nodeIP: string): Reconciler {
     const { config, logger } = this.options;
-    if (this.datapath && this.programmed) {
+    if (this.datapath && this.reconciler) {
       if (nodeIP !== this.nodeIP && config.perPacketLB.enabled) {
         logger.error(
           { loaded: this.nodeIP, now: nodeIP },
@@ -203,7 +202,7 @@ export class Agent {
         );
         this.nodeIP = nodeIP;
       }
-      return this.datapath.maps;
+      return this.reconciler;
     }
     if (config.perPacketLB.enabled && nodeIP === '') {
       throw new AgentError(
@@ -214,20 +213,20 @@ export class Agent {
     this.nodeIP = nodeIP;
     this.datapath = (this.options.openDatapath ?? openDatapath)(config, nodeIP);
     this.status.attachments = this.datapath.attachments;
-    this.programmed = readProgrammed(this.datapath.maps);
-    this.counters = countersFor(this.programmed);
+    const programmed = readProgrammed(this.datapath.maps);
+    this.reconciler = new Reconciler(this.options.nodeName, this.datapath.maps, programmed);
     logger.info(
       {
         pinRoot: config.pinRoot,
         adopted: this.datapath.adoptedPins.length > 0,
-        entries: programmedSize(this.programmed),
+        entries: programmedSize(programmed),
         attachments: this.datapath.attachments,
       },
       this.datapath.adoptedPins.length > 0
         ? 'datapath adopted from the pins'
         : 'datapath loaded and attached',
     );
-    return this.datapath.maps;
+    return this.reconciler;
   }
 
   private reconcile(snapshot: SourceSnapshot): void {
@@ -237,41 +236,36 @@ export class Agent {
     if (!snapshot.state.nodes.has(nodeName)) {
       logger.warn({ node: nodeName }, 'the source has no Node object for this node: no NodePorts');
     }
-    const maps = this.ensureDatapath(snapshot.state.nodes.get(nodeName)?.ip ?? '');
+    const reconciler = this.ensureDatapath(snapshot.state.nodes.get(nodeName)?.ip ?? '');
     this.syncPodInterfaces();
-    const programmed = this.programmed as ProgrammedState;
-    const started = process.hrtime.bigint();
-    const plan = planForNode(snapshot.state, nodeName);
-    for (const c of plan.conflicts) {
+    // A failure throws before the programmed state moves on; run() then reads the maps back.
+    const outcome = reconciler.reconcile(snapshot.state, snapshot.changes);
+    for (const c of outcome.conflicts) {
       logger.warn(c, 'two service ports claim one frontend; the first keeps it');
     }
-    const result = diffDatapath(plan, programmed, this.counters);
-    const planned = process.hrtime.bigint();
-    // A failure throws before `programmed` moves on; run() then reads the maps back.
-    const { purged } = applyOps(maps, result.ops);
-    this.programmed = applyToProgrammed(programmed, result.ops);
-    this.counters = result.counters;
-    const ops = countOps(result.ops);
+    const ops = countOps(outcome.ops);
     this.status.programmed = {
       generation: snapshot.generation,
       digest: snapshot.digest,
       ops,
       at: new Date().toISOString(),
     };
-    this.status.entries = programmedSize(this.programmed);
+    this.status.entries = programmedSize(reconciler.state);
     this.status.ready = true;
     logger.info(
       {
         generation: snapshot.generation,
         digest: snapshot.digest.slice(0, 12),
+        mode: outcome.mode,
+        services: outcome.services,
         ops,
-        operations: result.ops.length,
-        affinityPurged: purged,
-        planMs: Number(planned - started) / 1e6,
-        applyMs: Number(process.hrtime.bigint() - planned) / 1e6,
+        operations: outcome.ops.length,
+        affinityPurged: outcome.purged,
+        planMs: outcome.planMs,
+        applyMs: outcome.applyMs,
         entries: this.status.entries,
       },
-      result.ops.length === 0 ? 'reconciled: nothing to change' : 'reconciled',
+      outcome.ops.length === 0 ? 'reconciled: nothing to change' : 'reconciled',
     );
   }
 

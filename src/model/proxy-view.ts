@@ -24,6 +24,7 @@ import type {
   EndpointSlice,
   EndpointView,
   ObjectKey,
+  Service,
   ServicePortView,
 } from './types.js';
 import { objectKey } from './types.js';
@@ -34,73 +35,95 @@ export function servicePortName(namespace: string, name: string, port: string): 
 }
 
 export function proxyView(state: ClusterState, nodeName: string): ServicePortView[] {
-  const slicesByService = new Map<ObjectKey, EndpointSlice[]>();
-  for (const slice of state.endpointSlices.values()) {
-    if (slice.serviceName === '') continue;
-    const key = objectKey(slice.namespace, slice.serviceName);
-    const list = slicesByService.get(key) ?? [];
-    list.push(slice);
-    slicesByService.set(key, list);
-  }
-  for (const list of slicesByService.values()) list.sort((a, b) => compare(a.name, b.name));
-
+  const slicesByService = endpointSlicesByService(state.endpointSlices.values());
   const views: ServicePortView[] = [];
   for (const svc of state.services.values()) {
-    if (svc.clusterIP === '' || svc.clusterIP === 'None' || svc.type === 'ExternalName') continue;
     const slices = slicesByService.get(objectKey(svc.namespace, svc.name)) ?? [];
-    for (const port of svc.ports) {
-      const byAddress = new Map<string, EndpointView>();
-      for (const slice of slices) {
-        if (slice.addressType !== 'IPv4') continue;
-        for (const sp of slice.ports) {
-          if (sp.name !== port.name || sp.protocol !== port.protocol) continue;
-          for (const ep of slice.endpoints) {
-            const ip = ep.addresses[0];
-            if (ip === undefined) continue;
-            const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
-            const id = `${ip}:${sp.port}`;
-            if (byAddress.has(id) && !isLocal) continue;
-            const view: EndpointView = {
-              ip,
-              port: sp.port,
-              isLocal,
-              ready: ep.conditions.ready,
-              serving: ep.conditions.serving,
-              terminating: ep.conditions.terminating,
-            };
-            if (ep.nodeName !== undefined) view.nodeName = ep.nodeName;
-            if (ep.targetRef !== undefined) view.pod = ep.targetRef;
-            byAddress.set(id, view);
-          }
+    views.push(...serviceViews(svc, slices, nodeName));
+  }
+  return views.sort(compareViews);
+}
+
+/** The order of proxyView: by ServicePortName, then protocol. */
+export function compareViews(a: ServicePortView, b: ServicePortView): number {
+  return compare(a.id, b.id) || compare(a.protocol, b.protocol);
+}
+
+/** EndpointSlices by the Service (namespace/name) their kubernetes.io/service-name names. */
+export function endpointSlicesByService(
+  slices: Iterable<EndpointSlice>,
+): Map<ObjectKey, EndpointSlice[]> {
+  const byService = new Map<ObjectKey, EndpointSlice[]>();
+  for (const slice of slices) {
+    if (slice.serviceName === '') continue;
+    const key = objectKey(slice.namespace, slice.serviceName);
+    const list = byService.get(key) ?? [];
+    list.push(slice);
+    byService.set(key, list);
+  }
+  return byService;
+}
+
+/**
+ * The views of one Service from its EndpointSlices (any order), sorted like proxyView: the unit
+ * the agent recomputes when a Service or one of its slices changes.
+ */
+export function serviceViews(
+  svc: Service,
+  serviceSlices: readonly EndpointSlice[],
+  nodeName: string,
+): ServicePortView[] {
+  if (svc.clusterIP === '' || svc.clusterIP === 'None' || svc.type === 'ExternalName') return [];
+  const slices = [...serviceSlices].sort((a, b) => compare(a.name, b.name));
+  const views: ServicePortView[] = [];
+  for (const port of svc.ports) {
+    const byAddress = new Map<string, EndpointView>();
+    for (const slice of slices) {
+      if (slice.addressType !== 'IPv4') continue;
+      for (const sp of slice.ports) {
+        if (sp.name !== port.name || sp.protocol !== port.protocol) continue;
+        for (const ep of slice.endpoints) {
+          const ip = ep.addresses[0];
+          if (ip === undefined) continue;
+          const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
+          const id = `${ip}:${sp.port}`;
+          if (byAddress.has(id) && !isLocal) continue;
+          const view: EndpointView = {
+            ip,
+            port: sp.port,
+            isLocal,
+            ready: ep.conditions.ready,
+            serving: ep.conditions.serving,
+            terminating: ep.conditions.terminating,
+          };
+          if (ep.nodeName !== undefined) view.nodeName = ep.nodeName;
+          if (ep.targetRef !== undefined) view.pod = ep.targetRef;
+          byAddress.set(id, view);
         }
       }
-      const endpoints = [...byAddress.entries()]
-        .sort(([a], [b]) => compare(a, b))
-        .map(([, v]) => v);
-      const view: ServicePortView = {
-        id: servicePortName(svc.namespace, svc.name, port.name),
-        namespace: svc.namespace,
-        serviceName: svc.name,
-        portName: port.name,
-        protocol: port.protocol,
-        clusterIP: svc.clusterIP,
-        port: port.port,
-        externalIPs: [...svc.externalIPs],
-        loadBalancerIPs:
-          svc.type === 'LoadBalancer' && svc.loadBalancerIP ? [svc.loadBalancerIP] : [],
-        sessionAffinity:
-          svc.sessionAffinity === 'ClientIP'
-            ? { timeoutSeconds: svc.affinityTimeoutSeconds }
-            : null,
-        externalTrafficPolicy: svc.externalTrafficPolicy,
-        internalTrafficPolicy: svc.internalTrafficPolicy,
-        endpoints,
-      };
-      if (port.nodePort !== undefined) view.nodePort = port.nodePort;
-      views.push(view);
     }
+    const endpoints = [...byAddress.entries()].sort(([a], [b]) => compare(a, b)).map(([, v]) => v);
+    const view: ServicePortView = {
+      id: servicePortName(svc.namespace, svc.name, port.name),
+      namespace: svc.namespace,
+      serviceName: svc.name,
+      portName: port.name,
+      protocol: port.protocol,
+      clusterIP: svc.clusterIP,
+      port: port.port,
+      externalIPs: [...svc.externalIPs],
+      loadBalancerIPs:
+        svc.type === 'LoadBalancer' && svc.loadBalancerIP ? [svc.loadBalancerIP] : [],
+      sessionAffinity:
+        svc.sessionAffinity === 'ClientIP' ? { timeoutSeconds: svc.affinityTimeoutSeconds } : null,
+      externalTrafficPolicy: svc.externalTrafficPolicy,
+      internalTrafficPolicy: svc.internalTrafficPolicy,
+      endpoints,
+    };
+    if (port.nodePort !== undefined) view.nodePort = port.nodePort;
+    views.push(view);
   }
-  return views.sort((a, b) => compare(a.id, b.id) || compare(a.protocol, b.protocol));
+  return views.sort(compareViews);
 }
 
 /** ServicePort.ExternallyAccessible(): a NodePort, a load-balancer address or external IPs. */
