@@ -184,8 +184,8 @@ export class DesiredState implements DatapathPlan {
   private readonly conflicted = new Set<FrontendKey>();
   /** Winning frontends per group. */
   private readonly groupRefs = new Map<GroupKey, number>();
-  /** Groups in the plan listing each backend, with the value each would give it. */
-  private readonly backendRefs = new Map<BackendKey, Map<GroupKey, BackendValue>>();
+  /** Groups in the plan listing each backend, in the order they came (usually one). */
+  private readonly backendRefs = new Map<BackendKey, GroupKey[]>();
 
   constructor(
     readonly node: NodeInfo,
@@ -295,13 +295,13 @@ export class DesiredState implements DatapathPlan {
     this.groups.set(fe.group, data.group);
     for (const [b, value] of data.backends) {
       affected.backends.add(b);
-      let owners = this.backendRefs.get(b);
-      if (!owners) {
-        owners = new Map();
-        this.backendRefs.set(b, owners);
+      const owners = this.backendRefs.get(b);
+      if (owners) {
+        owners.push(fe.group);
+      } else {
+        this.backendRefs.set(b, [fe.group]);
         this.backends.set(b, value);
       }
-      owners.set(fe.group, value);
     }
   }
 
@@ -320,14 +320,16 @@ export class DesiredState implements DatapathPlan {
     for (const b of data.backends.keys()) {
       affected.backends.add(b);
       const owners = this.backendRefs.get(b);
-      if (!owners) continue;
-      owners.delete(fe.group);
-      const first = owners.values().next();
-      if (first.done) {
+      const at = owners?.indexOf(fe.group) ?? -1;
+      if (!owners || at < 0) continue;
+      owners.splice(at, 1);
+      const first = owners[0];
+      const value = first === undefined ? undefined : this.groupData.get(first)?.backends.get(b);
+      if (value === undefined) {
         this.backendRefs.delete(b);
         this.backends.delete(b);
-      } else {
-        this.backends.set(b, first.value);
+      } else if (at === 0) {
+        this.backends.set(b, value);
       }
     }
   }
