@@ -73,7 +73,8 @@ export function countersFor(programmed: ProgrammedState, previous?: IdCounters):
   }
   for (const id of programmed.slots.keys()) service = Math.max(service, id);
   for (const id of programmed.revNat.keys()) revNat = Math.max(revNat, id);
-  const backend = Math.max(0, ...programmed.backends.keys());
+  let backend = 0; // a loop: spreading a million keys into Math.max overflows the stack
+  for (const id of programmed.backends.keys()) backend = Math.max(backend, id);
   return {
     nextServiceId: Math.max(service + 1, previous?.nextServiceId ?? 1),
     nextBackendId: Math.max(backend + 1, previous?.nextBackendId ?? 1),
