@@ -12,7 +12,7 @@
  * The programmed state and the diff index follow every applied operation; a failed apply throws
  * (ApplyError) and leaves the reconciler needing a full pass from re-read maps (reset()).
  */
-import type { ClusterState, ObjectKey, Service } from '../model/index.js';
+import type { ClusterState, EndpointSlice, ObjectKey, Service } from '../model/index.js';
 import { objectKey, serviceViews } from '../model/index.js';
 import type { SourceChanges } from '../sources/source.js';
 import type { LbMapHandles } from './apply.js';
@@ -136,9 +136,13 @@ export class Reconciler {
     const affected: AffectedKeys = noneAffected();
     for (const key of [...services].sort()) {
       const svc: Service | undefined = state.services.get(key);
+      // The slice's own label decides (a source may hold a newer state than its changes say).
       const slices = [...(this.serviceSlices.get(key) ?? [])]
         .map((k) => state.endpointSlices.get(k))
-        .filter((s) => s !== undefined);
+        .filter(
+          (s): s is EndpointSlice =>
+            s !== undefined && objectKey(s.namespace, s.serviceName) === key,
+        );
       const views = svc ? serviceViews(svc, slices, this.nodeName) : [];
       const a = desired.setService(key, views);
       for (const k of a.frontends) affected.frontends.add(k);
