@@ -11,13 +11,18 @@
  * retried with backoff; every prefix of a diff is consistent, so the datapath is never
  * half-written in between.
  */
+import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { openPinnedMap } from '../bpf/pinned.js';
+import { lbTcSpec } from '../datapath/lb-tc.js';
 import type { SkippedObject, Source, SourceSnapshot } from '../sources/source.js';
 import { readProgrammed } from './apply.js';
 import type { AgentConfig } from './config.js';
 import type { NodeDatapath } from './datapath.js';
 import { openDatapath, preflight } from './datapath.js';
 import { AgentError } from './errors.js';
+import type { CtGcPass } from './ct-gc.js';
+import { collectExpiredFlows } from './ct-gc.js';
 import { countOps } from './diff.js';
 import type { HealthServer } from './health.js';
 import { startHealthServer } from './health.js';
@@ -53,12 +58,16 @@ export interface AgentStatus {
   entries: Record<string, number>;
   attachments: NodeDatapath['attachments'];
   lastError: string | null;
+  /** Expired conntrack entries deleted by the agent (per-packet LB only; see ct-gc.ts). */
+  conntrackGC: { passes: number; deleted: number; lastPass: CtGcPass | null };
 }
 
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 /** Pod interfaces are re-scanned on every reconcile and at least this often. */
 const POD_INTERFACE_SCAN_MS = 2_000;
+/** Expired conntrack entries are collected this often (the shortest timeout is 10 s). */
+const CT_GC_INTERVAL_MS = 30_000;
 
 export class Agent {
   private datapath: NodeDatapath | undefined;
@@ -85,11 +94,16 @@ export class Agent {
       entries: {},
       attachments: [],
       lastError: null,
+      conntrackGC: { passes: 0, deleted: 0, lastPass: null },
     };
   }
 
   snapshotStatus(): AgentStatus {
-    return { ...this.status, skipped: { ...this.status.skipped } };
+    return {
+      ...this.status,
+      skipped: { ...this.status.skipped },
+      conntrackGC: { ...this.status.conntrackGC },
+    };
   }
 
   /** Runs until stop() (resolves) or until the source fails (rejects). */
@@ -106,6 +120,13 @@ export class Agent {
       if (this.status.ready) this.syncPodInterfaces();
     }, POD_INTERFACE_SCAN_MS);
     scan.unref();
+    let collecting = false;
+    const gc = setInterval(() => {
+      if (!this.status.ready || collecting || !config.perPacketLB.enabled) return;
+      collecting = true;
+      void this.collectConntrack().finally(() => (collecting = false));
+    }, CT_GC_INTERVAL_MS);
+    gc.unref();
     let sourceDone = false;
     let sourceError: unknown;
     const pump = (async () => {
@@ -150,6 +171,7 @@ export class Agent {
       }
     } finally {
       clearInterval(scan);
+      clearInterval(gc);
       await source.close();
       await pump;
       await this.shutdown();
@@ -267,6 +289,36 @@ export class Agent {
       },
       outcome.ops.length === 0 ? 'reconciled: nothing to change' : 'reconciled',
     );
+  }
+
+  /** One garbage-collection pass over ct4; a failure is logged and retried next interval. */
+  private async collectConntrack(): Promise<void> {
+    const { config, logger } = this.options;
+    let map;
+    try {
+      map = openPinnedMap(join(config.pinRoot, 'ct4'), lbTcSpec.maps.ct4);
+    } catch (error) {
+      logger.warn({ err: error }, 'conntrack garbage collection: cannot open ct4');
+      return;
+    }
+    try {
+      const pass = await collectExpiredFlows(map);
+      const stats = this.status.conntrackGC;
+      this.status.conntrackGC = {
+        passes: stats.passes + 1,
+        deleted: stats.deleted + pass.deleted,
+        lastPass: pass,
+      };
+      const log = pass.deleted > 0 ? logger.info.bind(logger) : logger.debug.bind(logger);
+      log(
+        { ...pass, deletedTotal: this.status.conntrackGC.deleted },
+        'conntrack garbage collected',
+      );
+    } catch (error) {
+      logger.warn({ err: error }, 'conntrack garbage collection failed');
+    } finally {
+      map.close();
+    }
   }
 
   /**
