@@ -1,30 +1,35 @@
 /**
  * The per-node agent: source snapshots in, the node's load-balancing maps out.
  *
- *   source ──snapshot──► planForNode ──► diffDatapath(programmed) ──► applyOps ──► pinned maps
+ *   source ──snapshot + changes──► Reconciler ──► applyOps ──► pinned maps
+ *                                  (full: plan + diff everything; incremental: the changed
+ *                                   Services' plans, the entries they touch)
  *
- * `programmed` starts as what the pinned maps hold (a restarted agent adopts its predecessor's
- * work: same ids, no flush) and follows every applied operation. After a failed write the maps
- * are read back (they are the truth) and the reconcile is retried with backoff; every prefix of
- * a diff is consistent, so the datapath is never half-written in between.
+ * The programmed state starts as what the pinned maps hold (a restarted agent adopts its
+ * predecessor's work: same ids, no flush, a full pass) and follows every applied operation.
+ * After a failed write the maps are read back (they are the truth) and a full reconcile is
+ * retried with backoff; every prefix of a diff is consistent, so the datapath is never
+ * half-written in between.
  */
+import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { openPinnedMap } from '../bpf/pinned.js';
+import { lbTcSpec } from '../datapath/lb-tc.js';
 import type { SkippedObject, Source, SourceSnapshot } from '../sources/source.js';
 import { SocketAcceleration } from './acceleration.js';
-import { applyOps, readProgrammed } from './apply.js';
-import type { LbMapHandles } from './apply.js';
+import { readProgrammed } from './apply.js';
 import type { AgentConfig } from './config.js';
 import type { NodeDatapath } from './datapath.js';
 import { openDatapath, preflight } from './datapath.js';
 import { AgentError } from './errors.js';
-import type { IdCounters } from './diff.js';
-import { applyToProgrammed, countOps, countersFor, diffDatapath } from './diff.js';
+import type { CtGcPass } from './ct-gc.js';
+import { collectExpiredFlows } from './ct-gc.js';
+import { countOps } from './diff.js';
 import type { HealthServer } from './health.js';
 import { startHealthServer } from './health.js';
 import { MaglevSync } from './maglev.js';
-import { planForNode } from './plan.js';
-import type { ProgrammedState } from './programmed.js';
 import { programmedSize } from './programmed.js';
+import { Reconciler } from './reconciler.js';
 
 export interface AgentOptions {
   nodeName: string;
@@ -55,18 +60,21 @@ export interface AgentStatus {
   entries: Record<string, number>;
   attachments: NodeDatapath['attachments'];
   lastError: string | null;
+  /** Expired conntrack entries deleted by the agent (per-packet LB only; see ct-gc.ts). */
+  conntrackGC: { passes: number; deleted: number; lastPass: CtGcPass | null };
 }
 
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 /** Pod interfaces are re-scanned on every reconcile and at least this often. */
 const POD_INTERFACE_SCAN_MS = 2_000;
+/** Expired conntrack entries are collected this often (the shortest timeout is 10 s). */
+const CT_GC_INTERVAL_MS = 30_000;
 
 export class Agent {
   private datapath: NodeDatapath | undefined;
   private health: HealthServer | undefined;
-  private programmed: ProgrammedState | undefined;
-  private counters: IdCounters | undefined;
+  private reconciler: Reconciler | undefined;
   private stopping = false;
   private latest: SourceSnapshot | undefined;
   private loggedSkips = new Set<string>();
@@ -92,11 +100,16 @@ export class Agent {
       entries: {},
       attachments: [],
       lastError: null,
+      conntrackGC: { passes: 0, deleted: 0, lastPass: null },
     };
   }
 
   snapshotStatus(): AgentStatus {
-    return { ...this.status, skipped: { ...this.status.skipped } };
+    return {
+      ...this.status,
+      skipped: { ...this.status.skipped },
+      conntrackGC: { ...this.status.conntrackGC },
+    };
   }
 
   /** Runs until stop() (resolves) or until the source fails (rejects). */
@@ -113,6 +126,13 @@ export class Agent {
       if (this.status.ready) this.syncPodInterfaces();
     }, POD_INTERFACE_SCAN_MS);
     scan.unref();
+    let collecting = false;
+    const gc = setInterval(() => {
+      if (!this.status.ready || collecting || !config.perPacketLB.enabled) return;
+      collecting = true;
+      void this.collectConntrack().finally(() => (collecting = false));
+    }, CT_GC_INTERVAL_MS);
+    gc.unref();
     let sourceDone = false;
     let sourceError: unknown;
     const pump = (async () => {
@@ -146,7 +166,7 @@ export class Agent {
               'reconcile failed; the maps are read back and the reconcile retried',
             );
             // The maps are the truth: every prefix of a diff is consistent, start from there.
-            if (this.datapath) this.programmed = readProgrammed(this.datapath.maps);
+            if (this.datapath) this.reconciler?.reset(readProgrammed(this.datapath.maps));
             await this.sleep(delay);
             delay = Math.min(delay * 2, RETRY_MAX_MS);
           }
@@ -157,6 +177,7 @@ export class Agent {
       }
     } finally {
       clearInterval(scan);
+      clearInterval(gc);
       await source.close();
       await pump;
       await this.shutdown();
@@ -201,9 +222,9 @@ export class Agent {
     this.options.logger.info({}, 'agent stopped; the datapath stays attached and pinned');
   }
 
-  private ensureDatapath(nodeIP: string): LbMapHandles {
+  private ensureDatapath(nodeIP: string): Reconciler {
     const { config, logger } = this.options;
-    if (this.datapath && this.programmed) {
+    if (this.datapath && this.reconciler) {
       if (nodeIP !== this.nodeIP && config.perPacketLB.enabled) {
         logger.error(
           { loaded: this.nodeIP, now: nodeIP },
@@ -211,7 +232,7 @@ export class Agent {
         );
         this.nodeIP = nodeIP;
       }
-      return this.datapath.maps;
+      return this.reconciler;
     }
     if (config.perPacketLB.enabled && nodeIP === '') {
       throw new AgentError(
@@ -222,20 +243,20 @@ export class Agent {
     this.nodeIP = nodeIP;
     this.datapath = (this.options.openDatapath ?? openDatapath)(config, nodeIP);
     this.status.attachments = this.datapath.attachments;
-    this.programmed = readProgrammed(this.datapath.maps);
-    this.counters = countersFor(this.programmed);
+    const programmed = readProgrammed(this.datapath.maps);
+    this.reconciler = new Reconciler(this.options.nodeName, this.datapath.maps, programmed);
     logger.info(
       {
         pinRoot: config.pinRoot,
         adopted: this.datapath.adoptedPins.length > 0,
-        entries: programmedSize(this.programmed),
+        entries: programmedSize(programmed),
         attachments: this.datapath.attachments,
       },
       this.datapath.adoptedPins.length > 0
         ? 'datapath adopted from the pins'
         : 'datapath loaded and attached',
     );
-    return this.datapath.maps;
+    return this.reconciler;
   }
 
   private reconcile(snapshot: SourceSnapshot): void {
@@ -245,30 +266,23 @@ export class Agent {
     if (!snapshot.state.nodes.has(nodeName)) {
       logger.warn({ node: nodeName }, 'the source has no Node object for this node: no NodePorts');
     }
-    const maps = this.ensureDatapath(snapshot.state.nodes.get(nodeName)?.ip ?? '');
+    const reconciler = this.ensureDatapath(snapshot.state.nodes.get(nodeName)?.ip ?? '');
     this.syncPodInterfaces();
-    const programmed = this.programmed as ProgrammedState;
-    const started = process.hrtime.bigint();
-    const plan = planForNode(snapshot.state, nodeName);
-    for (const c of plan.conflicts) {
+    // A failure throws before the programmed state moves on; run() then reads the maps back.
+    const outcome = reconciler.reconcile(snapshot.state, snapshot.changes);
+    for (const c of outcome.conflicts) {
       logger.warn(c, 'two service ports claim one frontend; the first keeps it');
     }
-    const result = diffDatapath(plan, programmed, this.counters);
-    const planned = process.hrtime.bigint();
-    // A failure throws before `programmed` moves on; run() then reads the maps back.
-    const { purged } = applyOps(maps, result.ops);
-    this.programmed = applyToProgrammed(programmed, result.ops);
-    this.counters = result.counters;
     // Maglev tables of external frontends, from what is now programmed (src/agent/maglev.ts).
-    this.maglev.sync(this.datapath, this.programmed);
-    const ops = countOps(result.ops);
+    this.maglev.sync(this.datapath, reconciler.state);
+    const ops = countOps(outcome.ops);
     this.status.programmed = {
       generation: snapshot.generation,
       digest: snapshot.digest,
       ops,
       at: new Date().toISOString(),
     };
-    this.status.entries = programmedSize(this.programmed);
+    this.status.entries = programmedSize(reconciler.state);
     this.acceleration ??= SocketAcceleration.start(this.options.config, logger);
     this.acceleration.reconcile(snapshot.state, nodeName);
     this.status.ready = true;
@@ -276,15 +290,47 @@ export class Agent {
       {
         generation: snapshot.generation,
         digest: snapshot.digest.slice(0, 12),
+        mode: outcome.mode,
+        services: outcome.services,
         ops,
-        operations: result.ops.length,
-        affinityPurged: purged,
-        planMs: Number(planned - started) / 1e6,
-        applyMs: Number(process.hrtime.bigint() - planned) / 1e6,
+        operations: outcome.ops.length,
+        affinityPurged: outcome.purged,
+        planMs: outcome.planMs,
+        applyMs: outcome.applyMs,
         entries: this.status.entries,
       },
-      result.ops.length === 0 ? 'reconciled: nothing to change' : 'reconciled',
+      outcome.ops.length === 0 ? 'reconciled: nothing to change' : 'reconciled',
     );
+  }
+
+  /** One garbage-collection pass over ct4; a failure is logged and retried next interval. */
+  private async collectConntrack(): Promise<void> {
+    const { config, logger } = this.options;
+    let map;
+    try {
+      map = openPinnedMap(join(config.pinRoot, 'ct4'), lbTcSpec.maps.ct4);
+    } catch (error) {
+      logger.warn({ err: error }, 'conntrack garbage collection: cannot open ct4');
+      return;
+    }
+    try {
+      const pass = await collectExpiredFlows(map);
+      const stats = this.status.conntrackGC;
+      this.status.conntrackGC = {
+        passes: stats.passes + 1,
+        deleted: stats.deleted + pass.deleted,
+        lastPass: pass,
+      };
+      const log = pass.deleted > 0 ? logger.info.bind(logger) : logger.debug.bind(logger);
+      log(
+        { ...pass, deletedTotal: this.status.conntrackGC.deleted },
+        'conntrack garbage collected',
+      );
+    } catch (error) {
+      logger.warn({ err: error }, 'conntrack garbage collection failed');
+    } finally {
+      map.close();
+    }
   }
 
   /**

@@ -23,7 +23,16 @@
  * from the maps, so adoption rewrites nothing.
  */
 import { LbServiceFlag } from '../datapath/lb.js';
-import type { BackendValue, DatapathPlan, FrontendKey, GroupKey, Lb4KeyValue } from './plan.js';
+import type {
+  AffectedKeys,
+  BackendKey,
+  BackendValue,
+  DatapathPlan,
+  FrontendKey,
+  GroupKey,
+  Lb4KeyValue,
+  PlannedFrontend,
+} from './plan.js';
 import { backendKey, frontendKey } from './plan.js';
 import type { ProgrammedState, RevNatValue, ServiceValue, SlotKey } from './programmed.js';
 import { cloneProgrammed, deleteSlot, setSlot } from './programmed.js';
@@ -64,7 +73,8 @@ export function countersFor(programmed: ProgrammedState, previous?: IdCounters):
   }
   for (const id of programmed.slots.keys()) service = Math.max(service, id);
   for (const id of programmed.revNat.keys()) revNat = Math.max(revNat, id);
-  const backend = Math.max(0, ...programmed.backends.keys());
+  let backend = 0; // a loop: spreading a million keys into Math.max overflows the stack
+  for (const id of programmed.backends.keys()) backend = Math.max(backend, id);
   return {
     nextServiceId: Math.max(service + 1, previous?.nextServiceId ?? 1),
     nextBackendId: Math.max(backend + 1, previous?.nextBackendId ?? 1),
@@ -345,29 +355,7 @@ function sameService(a: ServiceValue | undefined, b: ServiceValue): boolean {
 /** The maps after the operations (what the kernel holds once they are applied). */
 export function applyToProgrammed(state: ProgrammedState, ops: readonly MapOp[]): ProgrammedState {
   const next = cloneProgrammed(state);
-  for (const o of ops) {
-    switch (o.map) {
-      case 'lb4_backends':
-        if (o.op === 'update') next.backends.set(o.key, { ...o.value });
-        else next.backends.delete(o.key);
-        break;
-      case 'lb4_reverse_nat':
-        if (o.op === 'update') next.revNat.set(o.key, { ...o.value });
-        else next.revNat.delete(o.key);
-        break;
-      case 'lb_slots':
-        if (o.op === 'update') setSlot(next, o.key, o.value);
-        else deleteSlot(next, o.key);
-        break;
-      case 'lb4_services':
-        if (o.op === 'update')
-          next.services.set(frontendKey(o.key), { key: { ...o.key }, value: { ...o.value } });
-        else next.services.delete(frontendKey(o.key));
-        break;
-      case 'lb4_affinity':
-        break; // not part of the programmed state: the datapath owns its entries
-    }
-  }
+  applyInPlace(next, ops);
   return next;
 }
 
@@ -380,4 +368,362 @@ export function countOps(ops: readonly MapOp[]): Record<string, number> {
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * What the incremental diff looks up besides the programmed maps, so that it never visits
+ * what a change did not touch. Built from the maps after a full diff (indexProgrammed) and kept
+ * in step by applyInPlace and commitScoped.
+ */
+export interface DiffIndex {
+  /** Backend id per (address, port, proto), as programmed. */
+  backendIds: Map<BackendKey, number>;
+  /** Programmed frontends per service id. */
+  frontendsByServiceId: Map<number, Set<FrontendKey>>;
+  /** The service id of each group of the plan, and back. */
+  groupIds: Map<GroupKey, number>;
+  groupOfServiceId: Map<number, GroupKey>;
+  counters: IdCounters;
+}
+
+/** The index of what a full diff left programmed (O(entries), once per start or full sync). */
+export function indexProgrammed(
+  programmed: ProgrammedState,
+  groupIds: ReadonlyMap<GroupKey, number>,
+  counters: IdCounters,
+): DiffIndex {
+  const index: DiffIndex = {
+    backendIds: new Map(),
+    frontendsByServiceId: new Map(),
+    groupIds: new Map(groupIds),
+    groupOfServiceId: new Map([...groupIds].map(([g, id]) => [id, g])),
+    counters: { ...counters },
+  };
+  for (const [id, b] of [...programmed.backends].sort(([a], [b]) => a - b)) {
+    const key = backendKey(b.address, b.port, b.proto);
+    if (!index.backendIds.has(key)) index.backendIds.set(key, id);
+  }
+  for (const [fe, { value }] of programmed.services) indexFrontend(index, fe, value.service_id);
+  return index;
+}
+
+function indexFrontend(index: DiffIndex, fe: FrontendKey, serviceId: number): void {
+  let set = index.frontendsByServiceId.get(serviceId);
+  if (!set) {
+    set = new Set();
+    index.frontendsByServiceId.set(serviceId, set);
+  }
+  set.add(fe);
+}
+
+function unindexFrontend(index: DiffIndex, fe: FrontendKey, serviceId: number): void {
+  const set = index.frontendsByServiceId.get(serviceId);
+  set?.delete(fe);
+  if (set?.size === 0) index.frontendsByServiceId.delete(serviceId);
+}
+
+export interface ScopedDiff {
+  ops: MapOp[];
+  counters: IdCounters;
+  /** Service ids of the groups in scope: a number, or null for a group that is gone. */
+  groupIds: Map<GroupKey, number | null>;
+}
+
+/**
+ * The operations that bring the entries of the affected keys (plan.ts AffectedKeys) from what
+ * is programmed to the plan, in the phase order of diffDatapath (make-before-break), visiting
+ * nothing else: O(size of the change), whatever the number of services. Entries outside the
+ * scope are assumed to match the plan, which holds after a full diff and every scoped one that
+ * was applied; after a failed apply the agent reads the maps back and runs a full diff.
+ *
+ * Same rules as diffDatapath: a group keeps its service id, a frontend its reverse-NAT id, a
+ * backend its id; a new group adopts the service id its frontends have in the maps when no
+ * other group holds it (a policy change); slots keep their order (swap-remove, append).
+ */
+export function diffScoped(
+  plan: DatapathPlan,
+  programmed: ProgrammedState,
+  index: DiffIndex,
+  affected: AffectedKeys,
+): ScopedDiff {
+  const counters = { ...index.counters };
+  const frontends = [...affected.frontends].sort(compare);
+  const groupSet = new Set(affected.groups);
+  for (const id of frontends) {
+    const fe = plan.frontends.get(id);
+    if (fe) groupSet.add(fe.group);
+  }
+  const groups = [...groupSet].sort(compare);
+  const backendSet = new Set(affected.backends);
+  for (const g of groups) for (const b of plan.groups.get(g)?.backends ?? []) backendSet.add(b);
+  const backends = [...backendSet].sort(compare);
+
+  // Ids.
+  const backendIds = new Map<BackendKey, number>();
+  for (const b of backends) {
+    if (plan.backends.has(b))
+      backendIds.set(b, index.backendIds.get(b) ?? counters.nextBackendId++);
+  }
+  const groupIds = new Map<GroupKey, number | null>();
+  const freed = new Set<number>();
+  for (const g of groups) {
+    const id = index.groupIds.get(g);
+    if (plan.groups.has(g)) {
+      if (id !== undefined) groupIds.set(g, id);
+    } else {
+      groupIds.set(g, null);
+      if (id !== undefined) freed.add(id);
+    }
+  }
+  const assigned = new Set<number>();
+  const held = (id: number): boolean =>
+    assigned.has(id) || (index.groupOfServiceId.has(id) && !freed.has(id));
+  const candidates = new Map<GroupKey, number[]>();
+  for (const id of frontends) {
+    const fe = plan.frontends.get(id);
+    const current = programmed.services.get(id)?.value.service_id;
+    if (fe && current !== undefined && !groupIds.has(fe.group)) {
+      candidates.set(fe.group, [...(candidates.get(fe.group) ?? []), current]);
+    }
+  }
+  for (const g of groups) {
+    if (groupIds.has(g)) continue;
+    const adopted = (candidates.get(g) ?? []).sort((a, b) => a - b).find((c) => !held(c));
+    const id = adopted ?? counters.nextServiceId++;
+    assigned.add(id);
+    groupIds.set(g, id);
+  }
+  const liveAfter = (id: number): boolean => held(id) || [...groupIds.values()].includes(id);
+  const revNatIds = new Map<FrontendKey, number>();
+  for (const id of frontends) {
+    if (!plan.frontends.has(id)) continue;
+    const current = programmed.services.get(id)?.value.rev_nat_id;
+    revNatIds.set(id, current !== undefined && current > 0 ? current : counters.nextRevNatId++);
+  }
+
+  const phase = {
+    backends: [] as MapOp[],
+    revNat: [] as MapOp[],
+    slotWrites: [] as MapOp[],
+    services: [] as MapOp[],
+    serviceDeletes: [] as MapOp[],
+    slotDeletes: [] as MapOp[],
+    affinity: [] as MapOp[],
+    revNatDeletes: [] as MapOp[],
+    backendDeletes: [] as MapOp[],
+  };
+
+  // 1. Backends; 9. those no group uses any more.
+  for (const b of backends) {
+    const value = plan.backends.get(b);
+    const id = backendIds.get(b);
+    if (value && id !== undefined) {
+      if (!sameBackend(programmed.backends.get(id), value)) {
+        phase.backends.push({ map: 'lb4_backends', op: 'update', key: id, value });
+      }
+    } else {
+      const old = index.backendIds.get(b);
+      if (old !== undefined && programmed.backends.has(old)) {
+        phase.backendDeletes.push({ map: 'lb4_backends', op: 'delete', key: old });
+      }
+    }
+  }
+
+  // 2. Reverse NAT; 8. that of frontends that went away.
+  for (const [id, revNatId] of revNatIds) {
+    const fe = plan.frontends.get(id) as PlannedFrontend;
+    const value = { address: fe.key.address, port: fe.key.dport };
+    const current = programmed.revNat.get(revNatId);
+    if (current?.address !== value.address || current.port !== value.port) {
+      phase.revNat.push({ map: 'lb4_reverse_nat', op: 'update', key: revNatId, value });
+    }
+  }
+
+  // 3. Slots of the groups in scope; 6 and 7 for what they drop and for retired service ids.
+  const counts = new Map<number, number>();
+  for (const g of groups) {
+    const group = plan.groups.get(g);
+    const serviceId = groupIds.get(g);
+    if (!group || serviceId === null || serviceId === undefined) continue;
+    const wanted = group.backends.map(
+      (b) => backendIds.get(b) ?? (index.backendIds.get(b) as number),
+    );
+    const current = programmed.slots.get(serviceId) ?? new Map<number, number>();
+    let programmedCount = 0;
+    let affinity = false;
+    for (const fe of index.frontendsByServiceId.get(serviceId) ?? []) {
+      const value = programmed.services.get(fe)?.value;
+      if (!value) continue;
+      programmedCount = Math.max(programmedCount, value.backend_count);
+      if (value.flags & LbServiceFlag.AFFINITY) affinity = true;
+    }
+    for (const id of frontends) {
+      const fe = plan.frontends.get(id);
+      if (fe?.group === g && fe.affinityTimeout > 0) affinity = true;
+    }
+    const next = arrangeSlots(current, liveCount(programmedCount, current), wanted);
+    counts.set(serviceId, next.length);
+    next.forEach((backendId, i) => {
+      const slot = i + 1;
+      if (current.get(slot) !== backendId) {
+        phase.slotWrites.push({
+          map: 'lb_slots',
+          op: 'update',
+          key: { service_id: serviceId, slot },
+          value: backendId,
+        });
+      }
+    });
+    for (const slot of [...current.keys()].sort((a, b) => a - b)) {
+      if (slot > next.length) {
+        phase.slotDeletes.push({
+          map: 'lb_slots',
+          op: 'delete',
+          key: { service_id: serviceId, slot },
+        });
+      }
+    }
+    const kept = new Set(next);
+    const dropped = [...new Set(current.values())].filter((b) => !kept.has(b));
+    if (dropped.length > 0 && affinity) {
+      phase.affinity.push({
+        map: 'lb4_affinity',
+        op: 'purge',
+        serviceId,
+        backendIds: dropped.sort((a, b) => a - b),
+      });
+    }
+  }
+  const retiring = new Set(freed);
+  for (const id of frontends) {
+    const current = programmed.services.get(id)?.value.service_id;
+    if (current !== undefined) retiring.add(current);
+  }
+  for (const serviceId of [...retiring].sort((a, b) => a - b)) {
+    if (liveAfter(serviceId)) continue;
+    for (const slot of [...(programmed.slots.get(serviceId)?.keys() ?? [])].sort((a, b) => a - b)) {
+      phase.slotDeletes.push({
+        map: 'lb_slots',
+        op: 'delete',
+        key: { service_id: serviceId, slot },
+      });
+    }
+    const hadAffinity = [...(index.frontendsByServiceId.get(serviceId) ?? [])].some(
+      (fe) => (programmed.services.get(fe)?.value.flags ?? 0) & LbServiceFlag.AFFINITY,
+    );
+    if (hadAffinity) {
+      phase.affinity.push({ map: 'lb4_affinity', op: 'purge', serviceId, backendIds: 'all' });
+    }
+  }
+
+  // 4. Frontends; 5. those that went away (and 8. their reverse NAT).
+  for (const id of frontends) {
+    const fe = plan.frontends.get(id);
+    const current = programmed.services.get(id);
+    if (!fe) {
+      if (current) {
+        phase.serviceDeletes.push({ map: 'lb4_services', op: 'delete', key: current.key });
+        const revNat = current.value.rev_nat_id;
+        if (revNat > 0 && programmed.revNat.has(revNat)) {
+          phase.revNatDeletes.push({ map: 'lb4_reverse_nat', op: 'delete', key: revNat });
+        }
+      }
+      continue;
+    }
+    const serviceId = groupIds.get(fe.group) as number;
+    const value: ServiceValue = {
+      service_id: serviceId,
+      rev_nat_id: revNatIds.get(id) as number,
+      backend_count: counts.get(serviceId) ?? 0,
+      flags: fe.flags,
+      affinity_timeout: fe.affinityTimeout,
+    };
+    if (!sameService(current?.value, value)) {
+      phase.services.push({ map: 'lb4_services', op: 'update', key: fe.key, value });
+    }
+  }
+
+  return {
+    ops: [
+      ...phase.backends,
+      ...phase.revNat,
+      ...phase.slotWrites,
+      ...phase.services,
+      ...phase.serviceDeletes,
+      ...phase.slotDeletes,
+      ...phase.affinity,
+      ...phase.revNatDeletes,
+      ...phase.backendDeletes,
+    ],
+    counters,
+    groupIds,
+  };
+}
+
+/** Records a scoped diff's id assignments in the index (once its operations are applied). */
+export function commitScoped(index: DiffIndex, diff: ScopedDiff): void {
+  for (const [g, id] of diff.groupIds) {
+    const old = index.groupIds.get(g);
+    if (old !== undefined && index.groupOfServiceId.get(old) === g)
+      index.groupOfServiceId.delete(old);
+    if (id === null) {
+      index.groupIds.delete(g);
+    } else {
+      index.groupIds.set(g, id);
+      index.groupOfServiceId.set(id, g);
+    }
+  }
+  index.counters = { ...diff.counters };
+}
+
+/**
+ * Applies operations to the programmed state in place (O(operations)), keeping the index, when
+ * given, in step. What the agent does after every successful apply.
+ */
+export function applyInPlace(
+  state: ProgrammedState,
+  ops: readonly MapOp[],
+  index?: DiffIndex,
+): void {
+  for (const o of ops) {
+    switch (o.map) {
+      case 'lb4_backends': {
+        const old = state.backends.get(o.key);
+        if (old && index) {
+          const key = backendKey(old.address, old.port, old.proto);
+          if (index.backendIds.get(key) === o.key) index.backendIds.delete(key);
+        }
+        if (o.op === 'update') {
+          state.backends.set(o.key, { ...o.value });
+          const key = backendKey(o.value.address, o.value.port, o.value.proto);
+          if (index && !index.backendIds.has(key)) index.backendIds.set(key, o.key);
+        } else {
+          state.backends.delete(o.key);
+        }
+        break;
+      }
+      case 'lb4_reverse_nat':
+        if (o.op === 'update') state.revNat.set(o.key, { ...o.value });
+        else state.revNat.delete(o.key);
+        break;
+      case 'lb_slots':
+        if (o.op === 'update') setSlot(state, o.key, o.value);
+        else deleteSlot(state, o.key);
+        break;
+      case 'lb4_services': {
+        const id = frontendKey(o.key);
+        const old = state.services.get(id);
+        if (old && index) unindexFrontend(index, id, old.value.service_id);
+        if (o.op === 'update') {
+          state.services.set(id, { key: { ...o.key }, value: { ...o.value } });
+          if (index) indexFrontend(index, id, o.value.service_id);
+        } else {
+          state.services.delete(id);
+        }
+        break;
+      }
+      case 'lb4_affinity':
+        break; // not part of the programmed state: the datapath owns its entries
+    }
+  }
 }

@@ -17,13 +17,21 @@
  * is programmed, so ids survive agent restarts.
  */
 import { IPPROTO, LbBackendFlag, LbScope, LbServiceFlag } from '../datapath/lb.js';
-import type { ClusterState, EndpointView, ServicePortView } from '../model/index.js';
+import type {
+  ClusterState,
+  EndpointView,
+  ObjectKey,
+  Service,
+  ServicePortView,
+} from '../model/index.js';
 import {
   categorizeEndpoints,
+  endpointSlicesByService,
   externalPolicyLocal,
   internalPolicyLocal,
+  objectKey,
   parseIPv4,
-  proxyView,
+  serviceViews,
 } from '../model/index.js';
 
 export interface NodeInfo {
@@ -73,11 +81,11 @@ export interface PlannedGroup {
 }
 
 export interface DatapathPlan {
-  frontends: Map<FrontendKey, PlannedFrontend>;
-  groups: Map<GroupKey, PlannedGroup>;
-  backends: Map<BackendKey, BackendValue>;
+  readonly frontends: ReadonlyMap<FrontendKey, PlannedFrontend>;
+  readonly groups: ReadonlyMap<GroupKey, PlannedGroup>;
+  readonly backends: ReadonlyMap<BackendKey, BackendValue>;
   /** Frontends two service ports claim; the first (by service port id) keeps it. */
-  conflicts: { frontend: FrontendKey; kept: string; dropped: string }[];
+  readonly conflicts: { frontend: FrontendKey; kept: string; dropped: string }[];
 }
 
 export const PROTO_NUMBERS: Record<string, number> = { TCP: IPPROTO.TCP, UDP: IPPROTO.UDP };
@@ -93,10 +101,8 @@ export const frontendKey = (k: Lb4KeyValue): FrontendKey =>
   `${k.address}:${k.dport}/${protoName(k.proto)}/${scopeName(k.scope)}`;
 
 /** The plan of one node of the cluster: its proxy view, its address, every node's address. */
-export function planForNode(state: ClusterState, nodeName: string): DatapathPlan {
-  const nodeAddresses = new Map([...state.nodes.values()].map((n) => [n.name, n.ip]));
-  const ip = nodeAddresses.get(nodeName) ?? '';
-  return planDatapath(proxyView(state, nodeName), { name: nodeName, ip }, nodeAddresses);
+export function planForNode(state: ClusterState, nodeName: string): DesiredState {
+  return DesiredState.fromState(state, nodeName);
 }
 
 /** Plans the node's datapath. Views come sorted from proxyView; the result is deterministic. */
@@ -104,19 +110,233 @@ export function planDatapath(
   views: readonly ServicePortView[],
   node: NodeInfo,
   nodeAddresses: ReadonlyMap<string, string> = new Map(),
-): DatapathPlan {
-  const plan: DatapathPlan = {
-    frontends: new Map(),
-    groups: new Map(),
-    backends: new Map(),
-    conflicts: [],
-  };
+): DesiredState {
+  const desired = new DesiredState(node, nodeAddresses);
+  const byService = new Map<ObjectKey, ServicePortView[]>();
+  for (const view of views) {
+    const key = objectKey(view.namespace, view.serviceName);
+    const list = byService.get(key) ?? [];
+    list.push(view);
+    byService.set(key, list);
+  }
+  for (const [key, list] of byService) desired.setService(key, list);
+  return desired;
+}
+
+/** What one Service puts into the maps, before frontends two services claim are settled. */
+export interface ServicePlan {
+  /** Every frontend its ports claim, in view order. */
+  claims: PlannedFrontend[];
+  /** Every group its ports use, with the values of their backends. */
+  groups: Map<GroupKey, { group: PlannedGroup; backends: Map<BackendKey, BackendValue> }>;
+}
+
+/** The plan of one Service's ports (views of one Service, in proxyView order). Pure. */
+export function planService(
+  views: readonly ServicePortView[],
+  node: NodeInfo,
+  nodeAddresses: ReadonlyMap<string, string>,
+): ServicePlan {
+  const plan: ServicePlan = { claims: [], groups: new Map() };
   for (const view of views) planServicePort(plan, view, node, nodeAddresses);
   return plan;
 }
 
+/**
+ * Which map entries a change of the desired state may have changed: the agent diffs and writes
+ * only these (diff.ts diffScoped). Sets of keys; a key may be present or gone afterwards.
+ */
+export interface AffectedKeys {
+  frontends: Set<FrontendKey>;
+  groups: Set<GroupKey>;
+  backends: Set<BackendKey>;
+}
+
+export const noneAffected = (): AffectedKeys => ({
+  frontends: new Set(),
+  groups: new Set(),
+  backends: new Set(),
+});
+
+type GroupData = { group: PlannedGroup; backends: Map<BackendKey, BackendValue> };
+
+/**
+ * The desired datapath of the node, kept per Service so one Service is re-planned at a time.
+ * It is a DatapathPlan (frontends, groups, backends as the diff reads them), maintained
+ * incrementally:
+ *
+ * - a frontend two service ports claim goes to the first by service port id (as in a full
+ *   plan); when the winner goes away the next claim takes over;
+ * - a group is in the plan while a winning frontend uses it, a backend while a group in the plan
+ *   lists it (the same pod port behind several services: one backend, its value from the
+ *   first group that listed it).
+ *
+ * setService costs O(size of that Service): nothing else is visited.
+ */
+export class DesiredState implements DatapathPlan {
+  readonly frontends = new Map<FrontendKey, PlannedFrontend>();
+  readonly groups = new Map<GroupKey, PlannedGroup>();
+  readonly backends = new Map<BackendKey, BackendValue>();
+  private readonly services = new Map<ObjectKey, ServicePlan>();
+  private readonly groupData = new Map<GroupKey, GroupData>();
+  /** Claims per frontend, ordered by service port id (stable): the first one is programmed. */
+  private readonly claims = new Map<FrontendKey, PlannedFrontend[]>();
+  private readonly conflicted = new Set<FrontendKey>();
+  /** Winning frontends per group. */
+  private readonly groupRefs = new Map<GroupKey, number>();
+  /** Groups in the plan listing each backend, in the order they came (usually one). */
+  private readonly backendRefs = new Map<BackendKey, GroupKey[]>();
+
+  constructor(
+    readonly node: NodeInfo,
+    private nodeAddresses: ReadonlyMap<string, string> = new Map(),
+  ) {}
+
+  /** The node's whole plan from a state (a start, an adoption, a change of the nodes). */
+  static fromState(state: ClusterState, nodeName: string): DesiredState {
+    const nodeAddresses = new Map([...state.nodes.values()].map((n) => [n.name, n.ip]));
+    const ip = nodeAddresses.get(nodeName) ?? '';
+    const desired = new DesiredState({ name: nodeName, ip }, nodeAddresses);
+    const slices = endpointSlicesByService(state.endpointSlices.values());
+    const keys = [...state.services.keys()].sort(compare);
+    for (const key of keys) {
+      const svc = state.services.get(key) as Service;
+      desired.setService(key, serviceViews(svc, slices.get(key) ?? [], nodeName));
+    }
+    return desired;
+  }
+
+  /** Frontends two service ports claim; the first (by service port id) keeps it. */
+  get conflicts(): { frontend: FrontendKey; kept: string; dropped: string }[] {
+    const out: { frontend: FrontendKey; kept: string; dropped: string }[] = [];
+    for (const id of [...this.conflicted].sort(compare)) out.push(...this.conflictsOf(id));
+    return out;
+  }
+
+  conflictsOf(id: FrontendKey): { frontend: FrontendKey; kept: string; dropped: string }[] {
+    const [kept, ...dropped] = this.claims.get(id) ?? [];
+    if (!kept) return [];
+    return dropped.map((d) => ({ frontend: id, kept: kept.servicePort, dropped: d.servicePort }));
+  }
+
+  serviceCount(): number {
+    return this.services.size;
+  }
+
+  /**
+   * Replaces one Service's ports (views of that Service; none: it is gone or not proxied) and
+   * returns the keys whose desired entries may have changed.
+   */
+  setService(key: ObjectKey, views: readonly ServicePortView[]): AffectedKeys {
+    const affected = noneAffected();
+    const old = this.services.get(key);
+    const next = views.length === 0 ? undefined : planService(views, this.node, this.nodeAddresses);
+    if (old) {
+      for (const fe of old.claims) this.unclaim(fe, affected);
+      for (const g of old.groups.keys()) {
+        this.groupData.delete(g);
+        affected.groups.add(g);
+      }
+      this.services.delete(key);
+    }
+    if (next) {
+      this.services.set(key, next);
+      for (const [g, data] of next.groups) {
+        this.groupData.set(g, data);
+        affected.groups.add(g);
+      }
+      for (const fe of next.claims) this.claim(fe, affected);
+    }
+    return affected;
+  }
+
+  private claim(fe: PlannedFrontend, affected: AffectedKeys): void {
+    affected.frontends.add(fe.id);
+    const list = this.claims.get(fe.id);
+    if (!list) {
+      this.claims.set(fe.id, [fe]);
+      this.win(fe, affected);
+      return;
+    }
+    let at = list.length;
+    while (at > 0 && compare((list[at - 1] as PlannedFrontend).servicePort, fe.servicePort) > 0)
+      at--;
+    list.splice(at, 0, fe);
+    this.conflicted.add(fe.id);
+    if (at === 0) {
+      this.lose(list[1] as PlannedFrontend, affected);
+      this.win(fe, affected);
+    }
+  }
+
+  private unclaim(fe: PlannedFrontend, affected: AffectedKeys): void {
+    affected.frontends.add(fe.id);
+    const list = this.claims.get(fe.id);
+    const at = list?.indexOf(fe) ?? -1;
+    if (!list || at < 0) return;
+    list.splice(at, 1);
+    if (list.length <= 1) this.conflicted.delete(fe.id);
+    if (list.length === 0) this.claims.delete(fe.id);
+    if (at === 0) {
+      this.lose(fe, affected);
+      const next = list[0];
+      if (next) this.win(next, affected);
+    }
+  }
+
+  private win(fe: PlannedFrontend, affected: AffectedKeys): void {
+    this.frontends.set(fe.id, fe);
+    const refs = this.groupRefs.get(fe.group) ?? 0;
+    this.groupRefs.set(fe.group, refs + 1);
+    affected.groups.add(fe.group);
+    if (refs > 0) return;
+    const data = this.groupData.get(fe.group);
+    if (!data) return;
+    this.groups.set(fe.group, data.group);
+    for (const [b, value] of data.backends) {
+      affected.backends.add(b);
+      const owners = this.backendRefs.get(b);
+      if (owners) {
+        owners.push(fe.group);
+      } else {
+        this.backendRefs.set(b, [fe.group]);
+        this.backends.set(b, value);
+      }
+    }
+  }
+
+  private lose(fe: PlannedFrontend, affected: AffectedKeys): void {
+    this.frontends.delete(fe.id);
+    const refs = (this.groupRefs.get(fe.group) ?? 1) - 1;
+    affected.groups.add(fe.group);
+    if (refs > 0) {
+      this.groupRefs.set(fe.group, refs);
+      return;
+    }
+    this.groupRefs.delete(fe.group);
+    this.groups.delete(fe.group);
+    const data = this.groupData.get(fe.group);
+    if (!data) return;
+    for (const b of data.backends.keys()) {
+      affected.backends.add(b);
+      const owners = this.backendRefs.get(b);
+      const at = owners?.indexOf(fe.group) ?? -1;
+      if (!owners || at < 0) continue;
+      owners.splice(at, 1);
+      const first = owners[0];
+      const value = first === undefined ? undefined : this.groupData.get(first)?.backends.get(b);
+      if (value === undefined) {
+        this.backendRefs.delete(b);
+        this.backends.delete(b);
+      } else if (at === 0) {
+        this.backends.set(b, value);
+      }
+    }
+  }
+}
+
 function planServicePort(
-  plan: DatapathPlan,
+  plan: ServicePlan,
   view: ServicePortView,
   node: NodeInfo,
   nodeAddresses: ReadonlyMap<string, string>,
@@ -130,9 +350,13 @@ function planServicePort(
   const group = (local: boolean): GroupKey => {
     const key = `${view.id}/${view.protocol}#${local ? 'local' : 'cluster'}`;
     if (!plan.groups.has(key)) {
-      const endpoints = local ? categorized.localEndpoints : categorized.clusterEndpoints;
-      const backends = endpoints.map((ep) => addBackend(plan, ep, proto, nodeAddresses));
-      plan.groups.set(key, { key, backends: [...new Set(backends)].sort(compare) });
+      const endpoints = (local ? categorized.localEndpoints : categorized.clusterEndpoints) ?? [];
+      const backends = new Map<BackendKey, BackendValue>();
+      for (const ep of endpoints) addBackend(backends, ep, proto, nodeAddresses);
+      plan.groups.set(key, {
+        group: { key, backends: [...backends.keys()].sort(compare) },
+        backends,
+      });
     }
     return key;
   };
@@ -146,12 +370,7 @@ function planServicePort(
       scope === LbScope.INTERNAL ? internalPolicyLocal(view) : externalPolicyLocal(view);
     const key: Lb4KeyValue = { address, dport, proto, scope };
     const id = frontendKey(key);
-    const existing = plan.frontends.get(id);
-    if (existing) {
-      plan.conflicts.push({ frontend: id, kept: existing.servicePort, dropped: view.id });
-      return;
-    }
-    plan.frontends.set(id, {
+    plan.claims.push({
       id,
       key,
       servicePort: view.id,
@@ -173,15 +392,15 @@ function planServicePort(
 }
 
 function addBackend(
-  plan: DatapathPlan,
+  backends: Map<BackendKey, BackendValue>,
   ep: EndpointView,
   proto: number,
   nodeAddresses: ReadonlyMap<string, string>,
-): BackendKey {
+): void {
   const key = backendKey(ep.ip, ep.port, proto);
-  if (plan.backends.has(key)) return key; // the same pod port behind several service ports
+  if (backends.has(key)) return;
   const nodeAddress = ep.nodeName === undefined ? undefined : nodeAddresses.get(ep.nodeName);
-  plan.backends.set(key, {
+  backends.set(key, {
     address: ep.ip,
     port: ep.port,
     proto,
@@ -191,7 +410,6 @@ function addBackend(
     node_address:
       nodeAddress !== undefined && parseIPv4(nodeAddress) !== undefined ? nodeAddress : '0.0.0.0',
   });
-  return key;
 }
 
 function compare(a: string, b: string): number {

@@ -11,13 +11,24 @@ const sluice = (...args: string[]) =>
   spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
 
 describe('sluice agent (command line)', () => {
-  it('says the kubernetes source is not implemented yet, exit 2', () => {
-    const r = sluice('agent', '--node', 'n', '--source', 'kubernetes');
-    assert.equal(r.status, 2);
-    assert.match(
-      r.stderr,
-      /--source kubernetes is not implemented yet; use --source manifests:DIR/,
-    );
+  it('refuses an unknown source, exit 1', () => {
+    const r = sluice('agent', '--node', 'n', '--source', 'etcd');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--source etcd: expected manifests:DIR or kubernetes/);
+  });
+
+  it('takes --source kubernetes, and checks the config before touching anything', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
+    try {
+      const config = join(dir, 'agent.yaml');
+      writeFileSync(config, `pinRoot: ${join(dir, 'pins')}\nnodePortRange: 1-2-3\n`);
+      const r = sluice('agent', '--node', 'n', '--source', 'kubernetes', '--config', config);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /agent\.yaml: nodePortRange/);
+      assert.doesNotMatch(r.stderr, /not implemented/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a malformed config naming the field, before touching anything', () => {

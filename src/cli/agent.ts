@@ -6,12 +6,11 @@ import { Agent } from '../agent/agent.js';
 import { loadConfig } from '../agent/config.js';
 import { requireBpfEnvironment } from '../bpf/environment.js';
 import { availableCongestionControls } from '../datapath/sock-redirect.js';
+import { KubernetesSource } from '../sources/kubernetes.js';
 import { ManifestsSource } from '../sources/manifests.js';
+import type { Source } from '../sources/source.js';
 
 const NODE_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
-
-/** Exit status of a source that exists in the interface but not yet in the code. */
-const EXIT_NOT_IMPLEMENTED = 2;
 
 export function registerAgent(program: Command): void {
   program
@@ -25,13 +24,11 @@ export function registerAgent(program: Command): void {
         process.stderr.write(`sluice: --node ${opts.node}: not a Kubernetes node name\n`);
         process.exit(1);
       }
-      if (opts.source === 'kubernetes') {
-        process.stderr.write(
-          'sluice: --source kubernetes is not implemented yet; use --source manifests:DIR (a directory of Node, Service and EndpointSlice manifests)\n',
-        );
-        process.exit(EXIT_NOT_IMPLEMENTED);
-      }
-      if (!opts.source.startsWith('manifests:') || opts.source.length === 'manifests:'.length) {
+      const kubernetes = opts.source === 'kubernetes';
+      if (
+        !kubernetes &&
+        (!opts.source.startsWith('manifests:') || opts.source.length === 'manifests:'.length)
+      ) {
         process.stderr.write(
           `sluice: --source ${opts.source}: expected manifests:DIR or kubernetes\n`,
         );
@@ -41,12 +38,14 @@ export function registerAgent(program: Command): void {
       const config = loadConfig(opts.config, opts.node);
       requireBpfEnvironment();
       const logger = pino({ base: { node: opts.node }, timestamp: pino.stdTimeFunctions.isoTime });
-      const dir = resolve(opts.source.slice('manifests:'.length));
-      const source = new ManifestsSource(dir, {
-        nodePortRange: config.nodePortRange,
-        congestionControls: availableCongestionControls(),
-        logger,
-      });
+      // kubernetes: KUBECONFIG (or ~/.kube/config), else the in-cluster service account.
+      const source: Source = kubernetes
+        ? new KubernetesSource({ nodePortRange: config.nodePortRange, logger })
+        : new ManifestsSource(resolve(opts.source.slice('manifests:'.length)), {
+            nodePortRange: config.nodePortRange,
+            congestionControls: availableCongestionControls(),
+            logger,
+          });
       const agent = new Agent({ nodeName: opts.node, config, source, logger });
       const stop = (signal: string) => {
         logger.info({ signal }, 'stopping');

@@ -17,29 +17,33 @@
  * (every ready endpoint is a cluster endpoint), as kube-proxy does for hint-less endpoints.
  */
 import {
+  categorizeEndpoints,
+  compare,
+  endpointString,
   externalPolicyLocal,
   externallyAccessible,
   internalPolicyLocal,
+  sortedEndpoints,
   usesClusterEndpoints,
   usesLocalEndpoints,
 } from '../model/proxy-view.js';
-import type { EndpointView, ServicePortView } from '../model/types.js';
+import type { CategorizedEndpoints } from '../model/proxy-view.js';
+import type { ServicePortView } from '../model/types.js';
 
-// The service-port predicates are the model's (pkg/proxy/serviceport.go); re-exported so both
-// renderers keep one import. Endpoint categorisation stays here: the renderers need kube-proxy's
-// nil-vs-empty distinction ("this policy is never used") that the agent's plan does not.
+// The service-port predicates and CategorizeEndpoints are the model's (one copy, shared with the
+// agent's plan); re-exported so both renderers keep one import.
 export {
+  categorizeEndpoints,
+  compare,
+  endpointString,
   externalPolicyLocal,
   externallyAccessible,
   internalPolicyLocal,
+  sortedEndpoints,
   usesClusterEndpoints,
   usesLocalEndpoints,
 };
-
-/** kube-proxy's Endpoint.String(): "ip:port", IPv6 in brackets. */
-export function endpointString(ep: Pick<EndpointView, 'ip' | 'port'>): string {
-  return ep.ip.includes(':') ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
-}
+export type { CategorizedEndpoints };
 
 /** kube-proxy's ServicePortName.String(): "namespace/name" plus ":port" for a named port. */
 export function servicePortName(
@@ -57,103 +61,6 @@ export function serviceKey(view: Pick<ServicePortView, 'namespace' | 'serviceNam
 /** A ClusterIP of "None" or "" means headless: kube-proxy skips the service entirely. */
 export function isProxied(view: ServicePortView): boolean {
   return view.clusterIP !== '' && view.clusterIP !== 'None';
-}
-
-/**
- * The endpoints of a view the way kube-proxy's endpoint map holds them: one per "ip:port" (the
- * local copy wins when slices disagree) and sorted by that string.
- */
-export function sortedEndpoints(endpoints: readonly EndpointView[]): EndpointView[] {
-  const byKey = new Map<string, EndpointView>();
-  for (const ep of endpoints) {
-    const key = endpointString(ep);
-    if (!byKey.has(key) || ep.isLocal) byKey.set(key, ep);
-  }
-  return [...byKey.entries()].sort(([a], [b]) => compare(a, b)).map(([, ep]) => ep);
-}
-
-/** Byte-wise string order, as Go's sort on strings. */
-export function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-export interface CategorizedEndpoints {
-  /** Endpoints for Cluster traffic policy; null when the service never uses Cluster policy. */
-  clusterEndpoints: EndpointView[] | null;
-  /** Endpoints for Local traffic policy; null when the service never uses Local policy. */
-  localEndpoints: EndpointView[] | null;
-  /** Union of the two (sorted): every endpoint this node may send traffic to. */
-  allReachableEndpoints: EndpointView[];
-  /** Whether the service has a usable endpoint anywhere in the cluster. */
-  hasAnyEndpoints: boolean;
-}
-
-const servingTerminating = (ep: EndpointView): boolean => ep.serving && ep.terminating;
-
-/** pkg/proxy/topology.go CategorizeEndpoints (topology mode ""). */
-export function categorizeEndpoints(view: ServicePortView): CategorizedEndpoints {
-  const endpoints = sortedEndpoints(view.endpoints);
-  let clusterEndpoints: EndpointView[] | null = null;
-  let localEndpoints: EndpointView[] | null = null;
-  let hasAnyEndpoints = false;
-  let useServingTerminating = false;
-
-  if (usesClusterEndpoints(view)) {
-    clusterEndpoints = endpoints.filter((ep) => ep.ready);
-    // No ready endpoint anywhere: fall back to serving, terminating ones.
-    if (clusterEndpoints.length === 0) clusterEndpoints = endpoints.filter(servingTerminating);
-    if (clusterEndpoints.length > 0) hasAnyEndpoints = true;
-  }
-  if (!usesLocalEndpoints(view)) {
-    return {
-      clusterEndpoints,
-      localEndpoints,
-      allReachableEndpoints: clusterEndpoints ?? [],
-      hasAnyEndpoints,
-    };
-  }
-
-  let hasLocalReady = false;
-  let hasLocalServingTerminating = false;
-  for (const ep of endpoints) {
-    if (ep.ready) {
-      hasAnyEndpoints = true;
-      if (ep.isLocal) hasLocalReady = true;
-    } else if (servingTerminating(ep)) {
-      hasAnyEndpoints = true;
-      if (ep.isLocal) hasLocalServingTerminating = true;
-    }
-  }
-  if (hasLocalReady) {
-    localEndpoints = endpoints.filter((ep) => ep.isLocal && ep.ready);
-  } else if (hasLocalServingTerminating) {
-    useServingTerminating = true;
-    localEndpoints = endpoints.filter((ep) => ep.isLocal && servingTerminating(ep));
-  }
-
-  if (clusterEndpoints === null) {
-    return {
-      clusterEndpoints,
-      localEndpoints,
-      allReachableEndpoints: localEndpoints ?? [],
-      hasAnyEndpoints,
-    };
-  }
-  if (!useServingTerminating) {
-    // localEndpoints holds only ready endpoints, all of which are in clusterEndpoints.
-    return {
-      clusterEndpoints,
-      localEndpoints,
-      allReachableEndpoints: clusterEndpoints,
-      hasAnyEndpoints,
-    };
-  }
-  return {
-    clusterEndpoints,
-    localEndpoints,
-    allReachableEndpoints: sortedEndpoints([...clusterEndpoints, ...(localEndpoints ?? [])]),
-    hasAnyEndpoints,
-  };
 }
 
 /** What happens to traffic a service cannot take: REJECT (no endpoints at all) or DROP (Local). */

@@ -51,11 +51,16 @@ export {
 export type { EndpointSliceOptions } from './endpointslices.js';
 export {
   categorizeEndpoints,
+  endpointString,
   externalPolicyLocal,
   externallyAccessible,
   internalPolicyLocal,
+  compareViews,
+  endpointSlicesByService,
   proxyView,
   servicePortName,
+  serviceViews,
+  sortedEndpoints,
   usesClusterEndpoints,
   usesLocalEndpoints,
 } from './proxy-view.js';

@@ -24,6 +24,7 @@ import type {
   EndpointSlice,
   EndpointView,
   ObjectKey,
+  Service,
   ServicePortView,
 } from './types.js';
 import { objectKey } from './types.js';
@@ -34,73 +35,95 @@ export function servicePortName(namespace: string, name: string, port: string): 
 }
 
 export function proxyView(state: ClusterState, nodeName: string): ServicePortView[] {
-  const slicesByService = new Map<ObjectKey, EndpointSlice[]>();
-  for (const slice of state.endpointSlices.values()) {
-    if (slice.serviceName === '') continue;
-    const key = objectKey(slice.namespace, slice.serviceName);
-    const list = slicesByService.get(key) ?? [];
-    list.push(slice);
-    slicesByService.set(key, list);
-  }
-  for (const list of slicesByService.values()) list.sort((a, b) => compare(a.name, b.name));
-
+  const slicesByService = endpointSlicesByService(state.endpointSlices.values());
   const views: ServicePortView[] = [];
   for (const svc of state.services.values()) {
-    if (svc.clusterIP === '' || svc.clusterIP === 'None' || svc.type === 'ExternalName') continue;
     const slices = slicesByService.get(objectKey(svc.namespace, svc.name)) ?? [];
-    for (const port of svc.ports) {
-      const byAddress = new Map<string, EndpointView>();
-      for (const slice of slices) {
-        if (slice.addressType !== 'IPv4') continue;
-        for (const sp of slice.ports) {
-          if (sp.name !== port.name || sp.protocol !== port.protocol) continue;
-          for (const ep of slice.endpoints) {
-            const ip = ep.addresses[0];
-            if (ip === undefined) continue;
-            const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
-            const id = `${ip}:${sp.port}`;
-            if (byAddress.has(id) && !isLocal) continue;
-            const view: EndpointView = {
-              ip,
-              port: sp.port,
-              isLocal,
-              ready: ep.conditions.ready,
-              serving: ep.conditions.serving,
-              terminating: ep.conditions.terminating,
-            };
-            if (ep.nodeName !== undefined) view.nodeName = ep.nodeName;
-            if (ep.targetRef !== undefined) view.pod = ep.targetRef;
-            byAddress.set(id, view);
-          }
+    views.push(...serviceViews(svc, slices, nodeName));
+  }
+  return views.sort(compareViews);
+}
+
+/** The order of proxyView: by ServicePortName, then protocol. */
+export function compareViews(a: ServicePortView, b: ServicePortView): number {
+  return compare(a.id, b.id) || compare(a.protocol, b.protocol);
+}
+
+/** EndpointSlices by the Service (namespace/name) their kubernetes.io/service-name names. */
+export function endpointSlicesByService(
+  slices: Iterable<EndpointSlice>,
+): Map<ObjectKey, EndpointSlice[]> {
+  const byService = new Map<ObjectKey, EndpointSlice[]>();
+  for (const slice of slices) {
+    if (slice.serviceName === '') continue;
+    const key = objectKey(slice.namespace, slice.serviceName);
+    const list = byService.get(key) ?? [];
+    list.push(slice);
+    byService.set(key, list);
+  }
+  return byService;
+}
+
+/**
+ * The views of one Service from its EndpointSlices (any order), sorted like proxyView: the unit
+ * the agent recomputes when a Service or one of its slices changes.
+ */
+export function serviceViews(
+  svc: Service,
+  serviceSlices: readonly EndpointSlice[],
+  nodeName: string,
+): ServicePortView[] {
+  if (svc.clusterIP === '' || svc.clusterIP === 'None' || svc.type === 'ExternalName') return [];
+  const slices = [...serviceSlices].sort((a, b) => compare(a.name, b.name));
+  const views: ServicePortView[] = [];
+  for (const port of svc.ports) {
+    const byAddress = new Map<string, EndpointView>();
+    for (const slice of slices) {
+      if (slice.addressType !== 'IPv4') continue;
+      for (const sp of slice.ports) {
+        if (sp.name !== port.name || sp.protocol !== port.protocol) continue;
+        for (const ep of slice.endpoints) {
+          const ip = ep.addresses[0];
+          if (ip === undefined) continue;
+          const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
+          const id = `${ip}:${sp.port}`;
+          if (byAddress.has(id) && !isLocal) continue;
+          const view: EndpointView = {
+            ip,
+            port: sp.port,
+            isLocal,
+            ready: ep.conditions.ready,
+            serving: ep.conditions.serving,
+            terminating: ep.conditions.terminating,
+          };
+          if (ep.nodeName !== undefined) view.nodeName = ep.nodeName;
+          if (ep.targetRef !== undefined) view.pod = ep.targetRef;
+          byAddress.set(id, view);
         }
       }
-      const endpoints = [...byAddress.entries()]
-        .sort(([a], [b]) => compare(a, b))
-        .map(([, v]) => v);
-      const view: ServicePortView = {
-        id: servicePortName(svc.namespace, svc.name, port.name),
-        namespace: svc.namespace,
-        serviceName: svc.name,
-        portName: port.name,
-        protocol: port.protocol,
-        clusterIP: svc.clusterIP,
-        port: port.port,
-        externalIPs: [...svc.externalIPs],
-        loadBalancerIPs:
-          svc.type === 'LoadBalancer' && svc.loadBalancerIP ? [svc.loadBalancerIP] : [],
-        sessionAffinity:
-          svc.sessionAffinity === 'ClientIP'
-            ? { timeoutSeconds: svc.affinityTimeoutSeconds }
-            : null,
-        externalTrafficPolicy: svc.externalTrafficPolicy,
-        internalTrafficPolicy: svc.internalTrafficPolicy,
-        endpoints,
-      };
-      if (port.nodePort !== undefined) view.nodePort = port.nodePort;
-      views.push(view);
     }
+    const endpoints = [...byAddress.entries()].sort(([a], [b]) => compare(a, b)).map(([, v]) => v);
+    const view: ServicePortView = {
+      id: servicePortName(svc.namespace, svc.name, port.name),
+      namespace: svc.namespace,
+      serviceName: svc.name,
+      portName: port.name,
+      protocol: port.protocol,
+      clusterIP: svc.clusterIP,
+      port: port.port,
+      externalIPs: [...svc.externalIPs],
+      loadBalancerIPs:
+        svc.type === 'LoadBalancer' && svc.loadBalancerIP ? [svc.loadBalancerIP] : [],
+      sessionAffinity:
+        svc.sessionAffinity === 'ClientIP' ? { timeoutSeconds: svc.affinityTimeoutSeconds } : null,
+      externalTrafficPolicy: svc.externalTrafficPolicy,
+      internalTrafficPolicy: svc.internalTrafficPolicy,
+      endpoints,
+    };
+    if (port.nodePort !== undefined) view.nodePort = port.nodePort;
+    views.push(view);
   }
-  return views.sort((a, b) => compare(a.id, b.id) || compare(a.protocol, b.protocol));
+  return views.sort(compareViews);
 }
 
 /** ServicePort.ExternallyAccessible(): a NodePort, a load-balancer address or external IPs. */
@@ -129,66 +152,95 @@ export function usesLocalEndpoints(view: ServicePortView): boolean {
   return internalPolicyLocal(view) || externalPolicyLocal(view);
 }
 
+/** kube-proxy's Endpoint.String(): "ip:port", IPv6 in brackets. */
+export function endpointString(ep: Pick<EndpointView, 'ip' | 'port'>): string {
+  return ep.ip.includes(':') ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
+}
+
+/**
+ * The endpoints of a view the way kube-proxy's endpoint map holds them: one per "ip:port" (the
+ * local copy wins when slices disagree) and sorted by that string.
+ */
+export function sortedEndpoints(endpoints: readonly EndpointView[]): EndpointView[] {
+  const byKey = new Map<string, EndpointView>();
+  for (const ep of endpoints) {
+    const key = endpointString(ep);
+    if (!byKey.has(key) || ep.isLocal) byKey.set(key, ep);
+  }
+  return [...byKey.entries()].sort(([a], [b]) => compare(a, b)).map(([, ep]) => ep);
+}
+
 export interface CategorizedEndpoints {
-  /** For Cluster-policy traffic: ready endpoints, else serving-terminating ones. */
-  clusterEndpoints: EndpointView[];
-  /** For Local-policy traffic: local ready endpoints, else local serving-terminating ones. */
-  localEndpoints: EndpointView[];
-  /** Every endpoint some traffic of this node may reach. */
+  /**
+   * For Cluster-policy traffic: ready endpoints, else serving-terminating ones; null when the
+   * service never uses Cluster policy (the iptables and nftables renderers need the nil-vs-empty
+   * distinction: no chain at all vs an empty one).
+   */
+  clusterEndpoints: EndpointView[] | null;
+  /** For Local-policy traffic: local ready endpoints, else local serving-terminating ones; null when never used. */
+  localEndpoints: EndpointView[] | null;
+  /** Union of the two (sorted): every endpoint some traffic of this node may reach. */
   allReachableEndpoints: EndpointView[];
   /** Whether the service has any usable endpoint anywhere (else: REJECT at once). */
   hasAnyEndpoints: boolean;
 }
 
-/** kube-proxy's CategorizeEndpoints (pkg/proxy/topology.go), without topology hints. */
+const servingTerminating = (ep: EndpointView): boolean => ep.serving && ep.terminating;
+
+/**
+ * kube-proxy's CategorizeEndpoints (pkg/proxy/topology.go, topology mode "": no hints). The one
+ * copy: the agent's plan and the iptables and nftables baselines all use it.
+ */
 export function categorizeEndpoints(view: ServicePortView): CategorizedEndpoints {
-  const eps = view.endpoints;
-  let clusterEndpoints: EndpointView[] = [];
-  let localEndpoints: EndpointView[] = [];
+  const endpoints = sortedEndpoints(view.endpoints);
+  let clusterEndpoints: EndpointView[] | null = null;
+  let localEndpoints: EndpointView[] | null = null;
   let hasAnyEndpoints = false;
   let useServingTerminating = false;
 
   if (usesClusterEndpoints(view)) {
-    clusterEndpoints = eps.filter((e) => e.ready);
-    if (clusterEndpoints.length === 0)
-      clusterEndpoints = eps.filter((e) => e.serving && e.terminating);
+    clusterEndpoints = endpoints.filter((ep) => ep.ready);
+    // No ready endpoint anywhere: fall back to serving, terminating ones.
+    if (clusterEndpoints.length === 0) clusterEndpoints = endpoints.filter(servingTerminating);
     if (clusterEndpoints.length > 0) hasAnyEndpoints = true;
   }
   if (!usesLocalEndpoints(view)) {
     return {
       clusterEndpoints,
       localEndpoints,
-      allReachableEndpoints: clusterEndpoints,
+      allReachableEndpoints: clusterEndpoints ?? [],
       hasAnyEndpoints,
     };
   }
 
   let hasLocalReady = false;
   let hasLocalServingTerminating = false;
-  for (const e of eps) {
-    if (e.ready) {
+  for (const ep of endpoints) {
+    if (ep.ready) {
       hasAnyEndpoints = true;
-      if (e.isLocal) hasLocalReady = true;
-    } else if (e.serving && e.terminating) {
+      if (ep.isLocal) hasLocalReady = true;
+    } else if (servingTerminating(ep)) {
       hasAnyEndpoints = true;
-      if (e.isLocal) hasLocalServingTerminating = true;
+      if (ep.isLocal) hasLocalServingTerminating = true;
     }
   }
   if (hasLocalReady) {
-    localEndpoints = eps.filter((e) => e.isLocal && e.ready);
+    localEndpoints = endpoints.filter((ep) => ep.isLocal && ep.ready);
   } else if (hasLocalServingTerminating) {
     useServingTerminating = true;
-    localEndpoints = eps.filter((e) => e.isLocal && e.serving && e.terminating);
+    localEndpoints = endpoints.filter((ep) => ep.isLocal && servingTerminating(ep));
   }
-  if (!usesClusterEndpoints(view)) {
+
+  if (clusterEndpoints === null) {
     return {
       clusterEndpoints,
       localEndpoints,
-      allReachableEndpoints: localEndpoints,
+      allReachableEndpoints: localEndpoints ?? [],
       hasAnyEndpoints,
     };
   }
   if (!useServingTerminating) {
+    // localEndpoints holds only ready endpoints, all of which are in clusterEndpoints.
     return {
       clusterEndpoints,
       localEndpoints,
@@ -196,14 +248,15 @@ export function categorizeEndpoints(view: ServicePortView): CategorizedEndpoints
       hasAnyEndpoints,
     };
   }
-  const merged = new Map<string, EndpointView>();
-  for (const e of [...clusterEndpoints, ...localEndpoints]) merged.set(`${e.ip}:${e.port}`, e);
-  const allReachableEndpoints = [...merged.entries()]
-    .sort(([a], [b]) => compare(a, b))
-    .map(([, e]) => e);
-  return { clusterEndpoints, localEndpoints, allReachableEndpoints, hasAnyEndpoints };
+  return {
+    clusterEndpoints,
+    localEndpoints,
+    allReachableEndpoints: sortedEndpoints([...clusterEndpoints, ...(localEndpoints ?? [])]),
+    hasAnyEndpoints,
+  };
 }
 
-function compare(a: string, b: string): number {
+/** Byte-wise string order, as Go's sort on strings. */
+export function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,8 +1,11 @@
 /**
  * A one-slot channel for level-triggered sources: put() replaces whatever the consumer has not
- * taken yet, so a slow consumer skips intermediate values instead of queueing them.
+ * taken yet, so a slow consumer skips intermediate values instead of queueing them. `coalesce`
+ * (optional) combines the value replaced with its replacement (e.g. to keep both change sets).
  */
 export class LatestChannel<T> implements AsyncIterableIterator<T, undefined> {
+  constructor(private readonly coalesce?: (replaced: T, next: T) => T) {}
+
   private pending: { value: T } | undefined;
   private failure: { error: unknown } | undefined;
   private closed = false;
@@ -16,7 +19,10 @@ export class LatestChannel<T> implements AsyncIterableIterator<T, undefined> {
       this.clearWaiter();
       resolve({ value, done: false });
     } else {
-      this.pending = { value };
+      const replaced = this.pending;
+      this.pending = {
+        value: replaced && this.coalesce ? this.coalesce(replaced.value, value) : value,
+      };
     }
   }
 

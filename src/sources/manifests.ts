@@ -34,6 +34,7 @@ import {
 import { SourceError } from './errors.js';
 import { LatestChannel } from './latest.js';
 import type { SkippedObject, Source, SourceSnapshot } from './source.js';
+import { changedObjects, coalesceSnapshots } from './source.js';
 
 export interface NodePortRange {
   min: number;
@@ -296,7 +297,8 @@ export interface ManifestsSourceOptions {
 
 export class ManifestsSource implements Source {
   readonly description: string;
-  private readonly channel = new LatestChannel<SourceSnapshot>();
+  private readonly channel = new LatestChannel<SourceSnapshot>(coalesceSnapshots);
+  private previous: ClusterState | undefined;
   private readonly lastGood = new Map<string, FileRead>();
   /** One inotify watch per directory: Node 20's recursive fs.watch on Linux misses renames. */
   private readonly watchers = new Map<string, FSWatcher>();
@@ -414,7 +416,11 @@ export class ManifestsSource implements Source {
       { generation: this.generation, digest, files: result.files.length },
       'manifests read',
     );
-    this.channel.put({ generation: this.generation, digest, state, skipped });
+    const snapshot: SourceSnapshot = { generation: this.generation, digest, state, skipped };
+    // Objects are compared with the previous read, so the agent re-plans only what changed.
+    if (this.previous) snapshot.changes = changedObjects(this.previous, state);
+    this.previous = state;
+    this.channel.put(snapshot);
   }
 }
 

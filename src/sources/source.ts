@@ -5,9 +5,11 @@
  *
  * Sources are level-triggered: each snapshot is the whole current state, never a delta, and a
  * consumer that falls behind only ever sees the latest one (intermediate states are skipped).
- * That is what makes reconcile idempotent and restart-safe.
+ * That is what makes reconcile idempotent and restart-safe. Each snapshot also says which
+ * objects changed since the one before (`changes`, merged when snapshots are coalesced), so the
+ * agent re-plans only the Services they belong to.
  */
-import type { ClusterState } from '../model/index.js';
+import type { ClusterState, ObjectKey } from '../model/index.js';
 
 /** An object the source could not use: it is left out, logged once and counted. */
 export interface SkippedObject {
@@ -31,6 +33,40 @@ export interface SourceSnapshot {
   /** Nodes, Services and EndpointSlices only; the controllers of the model did not run. */
   state: ClusterState;
   skipped: SkippedObject[];
+  /**
+   * The objects (namespace/name; name for Nodes) added, changed or removed since the previous
+   * snapshot the consumer took. Absent: anything may have changed (the first snapshot, a
+   * resync): the consumer does a full reconcile.
+   */
+  changes?: SourceChanges;
+}
+
+export interface SourceChanges {
+  services: ReadonlySet<ObjectKey>;
+  endpointSlices: ReadonlySet<ObjectKey>;
+  nodes: ReadonlySet<string>;
+}
+
+/** Changes of two consecutive snapshots as one (for a consumer that skipped the first). */
+export function mergeChanges(
+  a: SourceChanges | undefined,
+  b: SourceChanges | undefined,
+): SourceChanges | undefined {
+  if (!a || !b) return undefined;
+  return {
+    services: new Set([...a.services, ...b.services]),
+    endpointSlices: new Set([...a.endpointSlices, ...b.endpointSlices]),
+    nodes: new Set([...a.nodes, ...b.nodes]),
+  };
+}
+
+/** A snapshot replacing one the consumer never took: its changes include the skipped one's. */
+export function coalesceSnapshots(skipped: SourceSnapshot, next: SourceSnapshot): SourceSnapshot {
+  const changes = mergeChanges(skipped.changes, next.changes);
+  const out: SourceSnapshot = { ...next };
+  if (changes) out.changes = changes;
+  else delete out.changes;
+  return out;
 }
 
 export interface Source {
@@ -43,4 +79,25 @@ export interface Source {
    */
   snapshots(): AsyncIterableIterator<SourceSnapshot, undefined>;
   close(): Promise<void>;
+}
+
+/**
+ * What changed between two whole states, object by object (O(objects): for sources that re-read
+ * everything anyway, like a manifests directory; an API watch knows its changes directly).
+ */
+export function changedObjects(before: ClusterState, after: ClusterState): SourceChanges {
+  const changed = <T>(a: ReadonlyMap<string, T>, b: ReadonlyMap<string, T>): Set<string> => {
+    const out = new Set<string>();
+    for (const [key, value] of b) {
+      const old = a.get(key);
+      if (old === undefined || JSON.stringify(old) !== JSON.stringify(value)) out.add(key);
+    }
+    for (const key of a.keys()) if (!b.has(key)) out.add(key);
+    return out;
+  };
+  return {
+    services: changed(before.services, after.services),
+    endpointSlices: changed(before.endpointSlices, after.endpointSlices),
+    nodes: changed(before.nodes, after.nodes),
+  };
 }

@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { requireKernel } from '../../testing/privileges.js';
 import { syntheticViews } from '../../kubeproxy/fixtures.js';
 import {
   DEFAULT_SCALES,
   ENDPOINTS_PER_SERVICE,
   QUICK_SCALES,
+  CHANGES_PER_RUN,
   changedIndex,
+  changedServices,
   controlPlaneScenario,
+  runSluice,
   withOneEndpointRemoved,
 } from './control-plane.js';
 
@@ -33,6 +39,25 @@ describe('control-plane scenario', () => {
     assert.deepEqual(services({ quick: true, services: [1, 7] }), [1, 7]);
     for (const p of [controlPlaneScenario.plan({ quick: true, cpu: undefined })].flat()) {
       assert.equal(p.params['iptables-backend'], 'legacy');
+    }
+  });
+
+  it('changes distinct services spread over the range', () => {
+    const picked = changedServices(10000, CHANGES_PER_RUN);
+    assert.equal(new Set(picked).size, CHANGES_PER_RUN);
+    assert.ok(picked.every((i) => i >= 0 && i < 10000));
+    assert.deepEqual(changedServices(3, CHANGES_PER_RUN).sort(), [0, 1, 2]);
+  });
+
+  it('sluice-ts: programs, changes incrementally and checks the maps against a full plan', async () => {
+    requireKernel();
+    const pinBase = mkdtempSync(join('/sys/fs/bpf', `sl-cp-test-${process.pid}-`));
+    try {
+      const samples = await runSluice(pinBase, 60, new AbortController().signal);
+      assert.deepEqual(Object.keys(samples).sort(), ['change-time', 'program-time']);
+      for (const v of Object.values(samples)) assert.ok(Number.isFinite(v) && v >= 0);
+    } finally {
+      rmSync(pinBase, { recursive: true, force: true });
     }
   });
 });

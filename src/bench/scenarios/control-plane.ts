@@ -3,17 +3,22 @@
  * an empty datapath (program-time), and then to carry one endpoint change (one endpoint of one
  * service removed) end to end (change-time), for:
  *
- * - sluice-ts: the agent's own path (plan.ts planDatapath, diff.ts diffDatapath, apply.ts
- *   applyOps, then applyToProgrammed), as Agent.reconcile runs it, into the socket-LB object's
- *   maps freshly pinned under a temporary directory in /sys/fs/bpf. The object is loaded but
- *   nothing is attached. The change re-plans all N services and diffs them against what is
- *   programmed, as the agent does on every snapshot.
+ * - sluice-ts: the agent's own Reconciler (src/agent/reconciler.ts), into the socket-LB
+ *   object's maps freshly pinned under a temporary directory in /sys/fs/bpf (loaded, nothing
+ *   attached). program-time is its full pass from the cluster state (proxy view, plan, diff,
+ *   map writes). change-time is what the agent does for one watch event: the EndpointSlice in
+ *   the state replaced (one endpoint fewer), then the incremental pass (that Service re-planned,
+ *   the entries it affects diffed and written); the median of CHANGES_PER_RUN such changes, on
+ *   services spread over the whole range, is the run's sample.
  * - iptables: kube-proxy's full sync (renderIptables + iptables-restore --noflush, legacy
  *   backend: the nft backend needs minutes at 10k, DESIGN.md) in a fresh scratch namespace
  *   sl-cp-<pid>; the change is its partial sync (renderIptablesPartial + iptables-restore
  *   --noflush). The jump preamble (iptables -N/-C/-I) and the iptables-save that lists the
  *   existing chains are not timed, as in src/kubeproxy/measure.ts.
  * - nftables: the same with renderNftables / renderNftablesPartial and `nft -f -`.
+ *
+ * All modes start from the same synthetic cluster (src/agent/synthetic.ts): the kube-proxy
+ * modes render proxyView of it (not timed), as kube-proxy's trackers hand it over.
  *
  * The kube-proxy figures are render time plus the restore command's own duration (what
  * kubeproxy/measure.ts reports as render and first full sync / partial sync). Each run starts
@@ -25,20 +30,21 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadObject } from '../../bpf/object.js';
-import { applyOps, readProgrammed } from '../../agent/apply.js';
-import { applyToProgrammed, diffDatapath } from '../../agent/diff.js';
-import type { NodeInfo } from '../../agent/plan.js';
-import { planDatapath } from '../../agent/plan.js';
-import { emptyProgrammed } from '../../agent/programmed.js';
+import { readProgrammed } from '../../agent/apply.js';
+import type { LbMapHandles } from '../../agent/apply.js';
+import { diffDatapath } from '../../agent/diff.js';
+import { planForNode } from '../../agent/plan.js';
+import { Reconciler } from '../../agent/reconciler.js';
+import { SYNTHETIC_NODES, syntheticCluster, toggleFirstEndpoint } from '../../agent/synthetic.js';
 import { sockLbSpec } from '../../datapath/sock-lb.js';
-import type { ServicePortView } from '../../model/types.js';
+import { proxyView } from '../../model/proxy-view.js';
+import type { ClusterState, ServicePortView } from '../../model/types.js';
 import {
   applyIptables,
   applyNftables,
   ensureIptablesJumps,
   iptablesChains,
 } from '../../kubeproxy/apply.js';
-import { syntheticViews } from '../../kubeproxy/fixtures.js';
 import { renderIptables, renderIptablesPartial } from '../../kubeproxy/iptables.js';
 import type { KubeProxyNode } from '../../kubeproxy/node.js';
 import { renderNftables, renderNftablesPartial } from '../../kubeproxy/nftables.js';
@@ -67,13 +73,17 @@ export const ENDPOINTS_PER_SERVICE = 10;
 /** The bpffs under which each run's pins go (in a temporary directory of this process). */
 const BPFFS = '/sys/fs/bpf';
 
-/** The node kube-proxy renders for (the same as kubeproxy/measure.ts). */
+/** One endpoint change per run is too noisy to read a sub-millisecond figure from. */
+export const CHANGES_PER_RUN = 25;
+
+const AGENT_NODE = SYNTHETIC_NODES[0] as { name: string; ip: string };
+
+/** The node kube-proxy renders for: the agent's node of the synthetic cluster. */
 const KUBE_NODE: KubeProxyNode = {
-  name: 'measure',
-  ip: '198.18.0.10',
-  clusterCIDR: '198.18.16.0/20',
+  name: AGENT_NODE.name,
+  ip: AGENT_NODE.ip,
+  clusterCIDR: '10.64.0.0/10',
 };
-const AGENT_NODE: NodeInfo = { name: KUBE_NODE.name, ip: KUBE_NODE.ip };
 
 /** Index of the service whose endpoint changes: in the middle, so neither end is favoured. */
 export function changedIndex(services: number): number {
@@ -98,56 +108,96 @@ export function withOneEndpointRemoved(views: readonly ServicePortView[]): {
 const ms = (from: bigint): number => Number(process.hrtime.bigint() - from) / 1e6;
 
 interface Inputs {
+  services: number;
   views: ServicePortView[];
   changed: ServicePortView[];
   changedService: string;
 }
 
 function inputs(services: number): Inputs {
-  const views = syntheticViews(services, ENDPOINTS_PER_SERVICE);
+  const views = proxyView(syntheticCluster(services, ENDPOINTS_PER_SERVICE), AGENT_NODE.name);
   const { views: changed, service } = withOneEndpointRemoved(views);
-  return { views, changed, changedService: service };
+  return { services, views, changed, changedService: service };
 }
 
-/** sluice-ts: plan + diff + apply into fresh pins, then one change through the same path. */
-async function runSluice(pinBase: string, input: Inputs, ctx: RunContext): Promise<Samples> {
+/** The services whose endpoint changes in one run: spread over the range, none twice. */
+export function changedServices(services: number, count: number): number[] {
+  const picked = new Set<number>();
+  for (let k = 0; picked.size < Math.min(count, services); k++) {
+    picked.add((changedIndex(services) + k * 7919) % services);
+  }
+  return [...picked];
+}
+
+/**
+ * Map sizes that hold the scale (every endpoint is a pod of its own, so 100k services need a
+ * million backends), never below the datapath's defaults: what an operator sets with
+ * `maps.maxEntries` for such a cluster.
+ */
+export function mapSizes(services: number): Record<string, number> {
+  const endpoints = Math.ceil(services * ENDPOINTS_PER_SERVICE * 1.25);
+  return {
+    lb4_services: Math.max(65536, Math.ceil(services * 1.25)),
+    lb4_reverse_nat: Math.max(65536, Math.ceil(services * 1.25)),
+    lb_slots: Math.max(262144, endpoints),
+    lb4_backends: Math.max(262144, endpoints),
+  };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** sluice-ts: the agent's full pass into fresh pins, then one-endpoint changes, one by one. */
+export async function runSluice(
+  pinBase: string,
+  services: number,
+  signal: AbortSignal,
+): Promise<Samples> {
   const pinRoot = mkdtempSync(join(pinBase, 'run-'));
   try {
-    const obj = loadObject(sockLbSpec, { pinRoot });
+    const obj = loadObject(sockLbSpec, { pinRoot, maxEntries: mapSizes(services) });
     try {
-      const maps = obj.maps;
+      const maps = obj.maps as unknown as LbMapHandles;
+      // Every run builds its own state: the changes edit it.
+      const state: ClusterState = syntheticCluster(services, ENDPOINTS_PER_SERVICE);
+      const reconciler = new Reconciler(AGENT_NODE.name, maps, readProgrammed(maps));
       await nextTurn();
-      ctx.signal.throwIfAborted();
+      signal.throwIfAborted();
 
       let t = process.hrtime.bigint();
-      const plan = planDatapath(input.views, AGENT_NODE);
-      const full = diffDatapath(plan, emptyProgrammed());
-      applyOps(maps, full.ops);
-      const programmed = applyToProgrammed(emptyProgrammed(), full.ops);
+      reconciler.reconcile(state, undefined);
       const programMs = ms(t);
 
-      await nextTurn();
-      ctx.signal.throwIfAborted();
-
-      t = process.hrtime.bigint();
-      const changedPlan = planDatapath(input.changed, AGENT_NODE);
-      const change = diffDatapath(changedPlan, programmed, full.counters);
-      applyOps(maps, change.ops);
-      const after = applyToProgrammed(programmed, change.ops);
-      const changeMs = ms(t);
-
-      // Not timed: the maps hold exactly the changed plan, and the change did something.
-      if (change.ops.length === 0) throw new BenchError('control-plane: the change made no ops');
-      if (after.services.size !== input.changed.length) {
-        throw new BenchError(
-          `control-plane: ${after.services.size} frontends for ${input.changed.length} services`,
-        );
+      const changeMs: number[] = [];
+      for (const i of changedServices(services, CHANGES_PER_RUN)) {
+        await nextTurn();
+        signal.throwIfAborted();
+        t = process.hrtime.bigint();
+        const changes = toggleFirstEndpoint(state, i);
+        const outcome = reconciler.reconcile(state, changes);
+        changeMs.push(ms(t));
+        if (outcome.mode !== 'incremental' || outcome.ops.length === 0) {
+          throw new BenchError(
+            `control-plane: change ${i} was ${outcome.mode}, ${outcome.ops.length} ops`,
+          );
+        }
       }
-      const left = diffDatapath(changedPlan, readProgrammed(maps), change.counters).ops;
+
+      // Not timed: the maps hold exactly what a full plan of the changed state asks for.
+      const left = diffDatapath(
+        planForNode(state, AGENT_NODE.name),
+        readProgrammed(maps),
+        reconciler.idCounters,
+      ).ops;
       if (left.length !== 0) {
         throw new BenchError(`control-plane: the maps differ from the plan (${left.length} ops)`);
       }
-      return { 'program-time': programMs, 'change-time': changeMs };
+      return { 'program-time': programMs, 'change-time': median(changeMs) };
     } finally {
       obj.close();
     }
@@ -254,7 +304,7 @@ function planFor(services: number): ScenarioPlan {
       if (!input || !pinBase) return Promise.reject(new Error('control-plane: run before setup'));
       switch (mode) {
         case 'sluice-ts':
-          return runSluice(pinBase, input, ctx);
+          return runSluice(pinBase, input.services, ctx.signal);
         case 'iptables':
           return runIptables(ns, input, ctx);
         case 'nftables':

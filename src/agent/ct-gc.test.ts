@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadObject } from '../bpf/object.js';
+import type { Ct4EntryValue, Ct4KeyValue } from '../datapath/lb-tc.js';
+import { CtDir, lbTcRodata, lbTcSpec } from '../datapath/lb-tc.js';
+import { requireKernel } from '../testing/privileges.js';
+import { collectExpiredFlows } from './ct-gc.js';
+
+const SEC = 1_000_000_000n;
+
+function flow(sport: number, dir: number, expires: bigint): [Ct4KeyValue, Ct4EntryValue] {
+  return [
+    { saddr: '10.0.0.1', daddr: '10.96.0.10', sport, dport: 80, proto: 6, dir, pad: undefined },
+    {
+      expires_ns: expires,
+      created_ns: 0n,
+      client_addr: '10.0.0.1',
+      frontend_addr: '10.96.0.10',
+      backend_addr: '10.64.0.5',
+      snat_addr: '10.0.0.1',
+      client_port: sport,
+      frontend_port: 80,
+      backend_port: 8080,
+      snat_port: sport,
+      rev_nat_id: 1,
+      backend_id: 1,
+      state: 2,
+      flags: 0,
+      pad: undefined,
+    },
+  ] as never;
+}
+
+describe('conntrack garbage collection (kernel ct4 map)', () => {
+  it('deletes expired entries, keeps live ones, and counts', async () => {
+    requireKernel();
+    const pinRoot = mkdtempSync(join('/sys/fs/bpf', `sl-ctgc-test-${process.pid}-`));
+    try {
+      const obj = loadObject(lbTcSpec, {
+        pinRoot,
+        rodata: lbTcRodata({ nodeIPv4: '198.18.0.10' }),
+      });
+      try {
+        const ct4 = obj.maps.ct4;
+        const now = process.hrtime.bigint();
+        const dead = [40000, 40001, 40002].map((p) => flow(p, CtDir.FORWARD, now - SEC));
+        const live = [41000, 41001].map((p) => flow(p, CtDir.FORWARD, now + 60n * SEC));
+        for (const [k, v] of [...dead, ...live]) ct4.update(k, v);
+        const pass = await collectExpiredFlows(ct4, () => now, 2);
+        assert.deepEqual(
+          { scanned: pass.scanned, expired: pass.expired, deleted: pass.deleted },
+          { scanned: 5, expired: 3, deleted: 3 },
+        );
+        const left = ct4
+          .lookupBatch()
+          .map(([k]) => k.sport)
+          .sort();
+        assert.deepEqual(left, [41000, 41001]);
+        // Nothing left to collect.
+        assert.equal((await collectExpiredFlows(ct4, () => now)).deleted, 0);
+      } finally {
+        obj.close();
+      }
+    } finally {
+      rmSync(pinRoot, { recursive: true, force: true });
+    }
+  });
+});

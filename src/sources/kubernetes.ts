@@ -1,0 +1,330 @@
+/**
+ * The Kubernetes API source: informers (list + watch, @kubernetes/client-node) on Services,
+ * EndpointSlices, Nodes, Namespaces and Pods, kept as one ClusterState that every snapshot
+ * hands on, each event saying which object changed (so the agent re-plans one Service).
+ *
+ * - Configuration: KUBECONFIG (or ~/.kube/config), else the in-cluster service account
+ *   (KubeConfig.loadFromDefault), unless a KubeConfig is given.
+ * - Objects are read with the same rules as the manifests source (clusterStateFromDocs, one
+ *   object at a time): a bad object is skipped with its reason and its API path; the others
+ *   are used. NodePorts are not checked for duplicates across Services: the API server already
+ *   allocates them uniquely.
+ * - An object whose normalized form did not change (a Node's status heartbeat, a Pod's status)
+ *   is not a change: no snapshot for it. Pods and Namespaces are kept in the state but change
+ *   nothing the agent programs.
+ * - The first snapshot waits for every informer's initial list (an unreachable API server is
+ *   retried, logged, and never stands in as an empty cluster). A list or watch that fails is
+ *   restarted (re-list, then watch) with backoff; until then the last known objects stay.
+ */
+import { createHash } from 'node:crypto';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, KubeConfig, makeInformer } from '@kubernetes/client-node';
+import type { ClusterState, ObjectKey, Pod } from '../model/index.js';
+import { emptyState, objectKey } from '../model/index.js';
+import { LatestChannel } from './latest.js';
+import type { NodePortRange, SourceLogger } from './manifests.js';
+import { DEFAULT_NODE_PORT_RANGE, clusterStateFromDocs } from './manifests.js';
+import type { SkippedObject, Source, SourceChanges, SourceSnapshot } from './source.js';
+import { coalesceSnapshots } from './source.js';
+
+export interface KubernetesSourceOptions {
+  /** Default: KubeConfig.loadFromDefault() (KUBECONFIG, ~/.kube/config, in-cluster). */
+  kubeConfig?: KubeConfig;
+  nodePortRange?: NodePortRange;
+  logger?: SourceLogger;
+  /** First delay before a failed informer is restarted; doubled up to 30 s. Default 1 s. */
+  restartMs?: number;
+}
+
+type Kind = 'Service' | 'EndpointSlice' | 'Node' | 'Namespace' | 'Pod';
+
+interface Watched {
+  kind: Kind;
+  apiVersion: string;
+  /** The collection's path, for the watch and for skipped objects' `where`. */
+  path: string;
+  namespaced: boolean;
+  list: () => Promise<{ items: KubernetesObject[]; metadata?: { resourceVersion?: string } }>;
+}
+
+type Obj = Record<string, unknown>;
+const asObj = (v: unknown): Obj | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : undefined;
+
+export class KubernetesSource implements Source {
+  readonly description = 'kubernetes';
+  private readonly channel = new LatestChannel<SourceSnapshot>(coalesceSnapshots);
+  private readonly state: ClusterState = emptyState();
+  private readonly skipped = new Map<string, SkippedObject>();
+  private readonly informers: { stop(): Promise<void> }[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly resourceVersions = new Map<Kind, string>();
+  private generation = 0;
+  private started = false;
+  private synced = false;
+  private closed = false;
+
+  constructor(private readonly options: KubernetesSourceOptions = {}) {
+    // The API server's namespaces, not the lab's default one.
+    this.state.namespaces.clear();
+  }
+
+  snapshots(): AsyncIterableIterator<SourceSnapshot, undefined> {
+    if (!this.started) {
+      this.started = true;
+      void this.start();
+    }
+    return this.channel;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.channel.close();
+    await Promise.allSettled(this.informers.map((i) => i.stop()));
+  }
+
+  private async start(): Promise<void> {
+    let kc = this.options.kubeConfig;
+    try {
+      if (!kc) {
+        kc = new KubeConfig();
+        kc.loadFromDefault();
+      }
+      const core = kc.makeApiClient(CoreV1Api);
+      const discovery = kc.makeApiClient(DiscoveryV1Api);
+      const watched: Watched[] = [
+        {
+          kind: 'Namespace',
+          apiVersion: 'v1',
+          path: '/api/v1/namespaces',
+          namespaced: false,
+          list: () => core.listNamespace(),
+        },
+        {
+          kind: 'Node',
+          apiVersion: 'v1',
+          path: '/api/v1/nodes',
+          namespaced: false,
+          list: () => core.listNode(),
+        },
+        {
+          kind: 'Service',
+          apiVersion: 'v1',
+          path: '/api/v1/services',
+          namespaced: true,
+          list: () => core.listServiceForAllNamespaces(),
+        },
+        {
+          kind: 'EndpointSlice',
+          apiVersion: 'discovery.k8s.io/v1',
+          path: '/apis/discovery.k8s.io/v1/endpointslices',
+          namespaced: true,
+          list: () => discovery.listEndpointSliceForAllNamespaces(),
+        },
+        {
+          kind: 'Pod',
+          apiVersion: 'v1',
+          path: '/api/v1/pods',
+          namespaced: true,
+          list: () => core.listPodForAllNamespaces(),
+        },
+      ];
+      await Promise.all(watched.map((w) => this.startInformer(kc as KubeConfig, w)));
+    } catch (error) {
+      this.channel.fail(error);
+      return;
+    }
+    if (this.closed) return;
+    this.synced = true;
+    this.emit(undefined);
+  }
+
+  private async startInformer(kc: KubeConfig, w: Watched): Promise<void> {
+    let listed: () => void = () => undefined;
+    const firstList = new Promise<void>((resolve) => (listed = resolve));
+    const list = async () => {
+      const result = await w.list();
+      this.resourceVersions.set(w.kind, result.metadata?.resourceVersion ?? '');
+      listed();
+      return result as never;
+    };
+    const informer = makeInformer<KubernetesObject>(kc, w.path, list);
+    const upsert = (o: KubernetesObject) => this.upsert(w, o);
+    informer.on('add', upsert);
+    informer.on('update', upsert);
+    informer.on('delete', (o) => this.remove(w, o));
+    let delay = this.options.restartMs ?? 1000;
+    informer.on('connect', () => {
+      delay = this.options.restartMs ?? 1000;
+    });
+    informer.on('error', (err: unknown) => {
+      if (this.closed) return;
+      this.options.logger?.warn(
+        { err, resource: w.path, retryInMs: delay },
+        'watch failed; the last known objects stay until it is back',
+      );
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        if (!this.closed) informer.start().catch(() => undefined); // errors come back as 'error'
+      }, delay);
+      this.timers.add(timer);
+      delay = Math.min(delay * 2, 30_000);
+    });
+    this.informers.push(informer);
+    // A failed list does not reject start(): it reports 'error' (and is retried above). The
+    // first snapshot waits for a good list of every collection, never an empty stand-in.
+    await informer.start();
+    await firstList;
+  }
+
+  private where(w: Watched, o: KubernetesObject): string {
+    const ns = o.metadata?.namespace ?? '';
+    const name = o.metadata?.name ?? '';
+    const collection = w.path.slice(w.path.lastIndexOf('/') + 1);
+    const base = w.path.slice(0, w.path.lastIndexOf('/'));
+    return w.namespaced ? `${base}/namespaces/${ns}/${collection}/${name}` : `${w.path}/${name}`;
+  }
+
+  private key(w: Watched, o: KubernetesObject): ObjectKey {
+    const name = o.metadata?.name ?? '';
+    return w.namespaced ? objectKey(o.metadata?.namespace ?? '', name) : name;
+  }
+
+  private noteVersion(w: Watched, o: KubernetesObject): void {
+    const rv = o.metadata?.resourceVersion;
+    if (rv) this.resourceVersions.set(w.kind, rv);
+  }
+
+  private upsert(w: Watched, raw: KubernetesObject): void {
+    this.noteVersion(w, raw);
+    // Plain JSON (dates as strings), with the kind list items lack.
+    const object: Obj = {
+      ...(JSON.parse(JSON.stringify(raw)) as Obj),
+      kind: w.kind,
+      apiVersion: w.apiVersion,
+    };
+    const where = this.where(w, raw);
+    const key = this.key(w, raw);
+    const changes = noChanges();
+    let changed = false;
+    const hadSkip = this.skipped.delete(where);
+    switch (w.kind) {
+      case 'Namespace': {
+        const meta = asObj(object.metadata) ?? {};
+        const labels = (asObj(meta.labels) ?? {}) as Record<string, string>;
+        changed = this.put(this.state.namespaces, key, { name: key, labels });
+        break;
+      }
+      case 'Pod':
+        changed = this.put(this.state.pods, key, podFromObject(object));
+        break;
+      default: {
+        const { state, skipped } = clusterStateFromDocs(
+          [{ source: { file: where, index: -1 }, object }],
+          { nodePortRange: this.options.nodePortRange ?? DEFAULT_NODE_PORT_RANGE },
+        );
+        const value =
+          w.kind === 'Service'
+            ? state.services.get(key)
+            : w.kind === 'EndpointSlice'
+              ? state.endpointSlices.get(key)
+              : state.nodes.get(key);
+        const map = (
+          w.kind === 'Service'
+            ? this.state.services
+            : w.kind === 'EndpointSlice'
+              ? this.state.endpointSlices
+              : this.state.nodes
+        ) as Map<string, unknown>;
+        if (value === undefined) {
+          for (const s of skipped) this.skipped.set(where, { ...s, where });
+          changed = map.delete(key);
+        } else {
+          changed = this.put(map, key, value);
+        }
+        if (changed) changesOf(changes, w.kind).add(key);
+      }
+    }
+    if (changed || hadSkip !== this.skipped.has(where)) this.emit(changes);
+  }
+
+  private remove(w: Watched, raw: KubernetesObject): void {
+    this.noteVersion(w, raw);
+    const key = this.key(w, raw);
+    const hadSkip = this.skipped.delete(this.where(w, raw));
+    const map = {
+      Namespace: this.state.namespaces,
+      Pod: this.state.pods,
+      Service: this.state.services,
+      EndpointSlice: this.state.endpointSlices,
+      Node: this.state.nodes,
+    }[w.kind] as Map<string, unknown>;
+    const changes = noChanges();
+    const changed = map.delete(key);
+    if (changed && w.kind !== 'Namespace' && w.kind !== 'Pod') changesOf(changes, w.kind).add(key);
+    if (changed || hadSkip) this.emit(changes);
+  }
+
+  /** Stores the value; whether it differs from what was there. */
+  private put<T>(map: Map<string, T>, key: string, value: T): boolean {
+    const old = map.get(key);
+    map.set(key, value);
+    return old === undefined || JSON.stringify(old) !== JSON.stringify(value);
+  }
+
+  private emit(changes: SourceChanges | undefined): void {
+    if (!this.synced || this.closed) return; // the first snapshot (after every list) has it all
+    this.generation += 1;
+    const snapshot: SourceSnapshot = {
+      generation: this.generation,
+      digest: this.digest(),
+      state: this.state,
+      skipped: [...this.skipped.values()].sort((a, b) => (a.where < b.where ? -1 : 1)),
+    };
+    if (changes) snapshot.changes = changes;
+    this.channel.put(snapshot);
+  }
+
+  /** The resource versions the state reflects: the same digest means the same objects. */
+  private digest(): string {
+    const hash = createHash('sha256');
+    for (const [kind, rv] of [...this.resourceVersions].sort()) hash.update(`${kind}=${rv}\0`);
+    return hash.digest('hex');
+  }
+}
+
+function noChanges(): { services: Set<string>; endpointSlices: Set<string>; nodes: Set<string> } {
+  return { services: new Set(), endpointSlices: new Set(), nodes: new Set() };
+}
+
+function changesOf(changes: ReturnType<typeof noChanges>, kind: Kind): Set<string> {
+  return kind === 'Service'
+    ? changes.services
+    : kind === 'EndpointSlice'
+      ? changes.endpointSlices
+      : changes.nodes;
+}
+
+/** What the state keeps of a Pod: the agent programs nothing from it (EndpointSlices do). */
+function podFromObject(o: Obj): Pod {
+  const meta = asObj(o.metadata) ?? {};
+  const spec = asObj(o.spec) ?? {};
+  const status = asObj(o.status) ?? {};
+  const conditions = Array.isArray(status.conditions) ? status.conditions.map(asObj) : [];
+  const ready = conditions.some((c) => c?.type === 'Ready' && c.status === 'True');
+  const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+  return {
+    namespace: str(meta.namespace),
+    name: str(meta.name),
+    labels: (asObj(meta.labels) ?? {}) as Record<string, string>,
+    annotations: {},
+    uid: str(meta.uid),
+    nodeName: str(spec.nodeName),
+    ip: str(status.podIP),
+    containers: [],
+    conditions: { ready, terminating: meta.deletionTimestamp !== undefined },
+    virtual: false,
+  };
+}
