@@ -29,6 +29,7 @@ export const COMPARISONS: Readonly<Record<string, Comparison>> = {
   },
   // kube-proxy's iptables mode is the baseline every lab scenario is measured against.
   connect: { reference: 'iptables', targets: [] },
+  pps: { reference: 'iptables', targets: [] },
 };
 
 type Spread = Pick<ResultRow, 'median' | 'min' | 'max' | 'better'>;

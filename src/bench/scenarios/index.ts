@@ -5,12 +5,14 @@ import { connectScenario } from './connect.js';
 import { controlPlaneScenario } from './control-plane.js';
 import { mapsScenario } from './maps.js';
 import { progCostScenario } from './prog-cost.js';
+import { ppsScenario } from './pps.js';
 
 export const SCENARIOS: readonly Scenario[] = [
   mapsScenario,
   progCostScenario,
   controlPlaneScenario,
   connectScenario,
+  ppsScenario,
 ];
 
 export function scenarioNames(): string[] {

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The packet generator's XDP program, run by native/xdp_gen with BPF_PROG_RUN and
+ * BPF_F_TEST_XDP_LIVE_FRAMES: the kernel hands it a page-pool frame initialised once with the
+ * 64-byte IPv4 UDP template (bpf/include/pktgen.h), the program gives each packet its source
+ * port (and source address), fixes both checksums and redirects the frame out of gen_ifindex.
+ *
+ * Live frames are recycled without being re-copied from the template, so nothing here depends
+ * on what the frame held before: every varying field and both checksums are written whole,
+ * the checksums from sums user space precomputed over everything that never changes. */
+#include "common.h"
+#include "csum.h"
+#include "pktgen.h"
+
+/* Load-time config (.rodata), set by native/xdp_gen (and by the datapath test). */
+const volatile __u32 gen_ifindex = 0;
+/* Distinct flows before the sequence repeats; 0: never repeat (a new 5-tuple per packet). */
+const volatile __u32 gen_flows = 0;
+/* First source address (network order) and how many consecutive ones to use. */
+const volatile __u32 gen_saddr = 0;
+const volatile __u32 gen_saddr_count = 1;
+/* Source ports: gen_sport_base, +1, ... (gen_sport_count of them), host order. */
+const volatile __u32 gen_sport_base = 1024;
+const volatile __u32 gen_sport_count = 64512;
+/* One's complement sums (unfolded) of the IPv4 header and of the UDP pseudo-header, header and
+ * payload, with the source address, the source port and the checksums taken as zero. */
+const volatile __u32 gen_ip_sum = 0;
+const volatile __u32 gen_udp_sum = 0;
+
+/* Packets generated so far: the generator runs on one CPU, one program run at a time. */
+__u64 gen_seq = 0;
+
+SEC("xdp")
+int xdp_gen(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 n = gen_seq++;
+	__u32 saddr, sum;
+	__u16 sport, check;
+
+	if (data + PKTGEN_FRAME_LEN > data_end)
+		return XDP_ABORTED;
+	if (gen_flows)
+		n %= gen_flows;
+	sport = bpf_htons(gen_sport_base + n % gen_sport_count);
+	saddr = bpf_htonl(bpf_ntohl(gen_saddr) + (__u32)((n / gen_sport_count) % gen_saddr_count));
+
+	*(__u32 *)(data + PKTGEN_OFF_SADDR) = saddr;
+	sum = gen_ip_sum + (saddr & 0xffff) + (saddr >> 16);
+	*(__u16 *)(data + PKTGEN_OFF_IP_CHECK) = ~csum_fold(sum);
+
+	*(__u16 *)(data + PKTGEN_OFF_SPORT) = sport;
+	sum = gen_udp_sum + (saddr & 0xffff) + (saddr >> 16) + sport;
+	check = ~csum_fold(sum);
+	*(__u16 *)(data + PKTGEN_OFF_UDP_CHECK) = check ? check : 0xffff;
+
+	return bpf_redirect(gen_ifindex, 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,419 @@
+/**
+ * Scenario `pps` (issue 10, Performance): 64-byte UDP packets per second to a NodePort, sent
+ * from the lab's external namespace by our XDP generator (native/xdp_gen, docs/pps.md) to node
+ * 0's NodePort, whose only backend runs on node 1 (a remote backend: node 0 translates and
+ * forwards). Packets are counted where they arrive, by an XDP program on the backend pod's eth0
+ * that counts and drops them, so the backend's own stack is not what is measured.
+ *
+ * Metrics: `pps` (packets/s counted at the backend over the generator's sending time) and
+ * `cpu-ns-per-packet`: the run time of node 0's uplink NAPI thread (threaded NAPI on fab0,
+ * /proc/PID/schedstat, which on this kernel includes softirq work done while it runs) per
+ * delivered packet. The fabric's port to node 0 (n-0) gets its own threaded NAPI on the same
+ * CPU, so the bridge and node 1 are not charged to node 0.
+ *
+ * Params: `services` (1, 10000: filler services make the proxy's rule set that large), `flows`
+ * (`new`: every packet a new 5-tuple, from 16,384 addresses x 64,512 ports, so conntrack-based
+ * proxies create an entry per packet; `steady`: 10,000 flows repeated), `placement` (`split`:
+ * node 0's NAPI threads on one CPU, the generator on another; `shared`: all on one CPU), and
+ * which CPU each ran on.
+ *
+ * Modes: `iptables` (legacy backend, see connect.ts) and `nftables` (kube-proxy's modes),
+ * `sluice-tc` (the agent: NodePort balanced per packet at TC on fab0), `sluice-xdp` (the agent
+ * with XDP on fab0; reported unavailable while the agent config has no `xdp` field), and the
+ * machine's ceilings in a lab with no proxy: `xdp-drop` (count and drop at node 0's fab0,
+ * counted there) and `xdp-tx` (swap MACs and XDP_TX at fab0; counted where the frames land,
+ * the external namespace's eth0).
+ *
+ * The global conntrack table (nf_conntrack_max, not settable per namespace) fills during `new`
+ * runs of the kube-proxy modes; the kernel then evicts unreplied entries early, as it would on a
+ * real node under a flood, and the lab's namespaces take their entries with them.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configSchema } from '../../agent/config.js';
+import type { AgentConfigOverrides } from '../../lab/agents.js';
+import { Lab } from '../../lab/lab.js';
+import type { ProxyMode } from '../../lab/proxy.js';
+import { objectKey } from '../../model/index.js';
+import { BenchError } from '../errors.js';
+import { fillerManifests, toYaml } from '../lab/fleet.js';
+import type { Flows } from '../pktgen.js';
+import {
+  BASELINE_OBJECT,
+  COUNT_OBJECT,
+  FRAME_BYTES,
+  GEN_OBJECT,
+  XDP_GEN,
+  XdpAttachment,
+  macOf,
+  napiThread,
+  nsPerPacket,
+  packetRate,
+  pinThread,
+  runGenerator,
+  threadCpuNs,
+  threadedNapi,
+  execFabric,
+} from '../pktgen.js';
+import type { Params } from '../results.js';
+import type { MetricSpec, RunContext, Scenario, ScenarioOptions, ScenarioPlan } from '../runner.js';
+
+const ALL_MODES = ['iptables', 'nftables', 'sluice-tc', 'sluice-xdp', 'xdp-drop', 'xdp-tx'] as const;
+type Mode = (typeof ALL_MODES)[number];
+
+const METRICS: readonly MetricSpec[] = [
+  { name: 'pps', unit: 'packets/s', better: 'higher' },
+  { name: 'cpu-ns-per-packet', unit: 'ns/packet', better: 'lower' },
+];
+
+const DEFAULT_SCALES = [1, 10000];
+const QUICK_SCALES = [1];
+const SECONDS = 3;
+const QUICK_SECONDS = 1;
+const FLOWS: readonly Flows[] = ['new', 'steady'];
+type Placement = 'split' | 'shared';
+
+/** The measured service: UDP NodePort, one backend on node-1, reached at node-0. */
+const TARGET = { name: 'pps-target', port: 7001, nodePort: 30701 } as const;
+const ENTRY_NODE = 'node-0';
+
+/** The agent config of sluice-xdp (issue 10); the field lands with the `xdp` branch. */
+const XDP_CONFIG = {
+  xdp: { enabled: true, mode: 'native', interfaces: ['fab0'] },
+} as unknown as AgentConfigOverrides;
+
+/** Why a mode cannot run on this build, or undefined when it can. */
+export function unavailableReason(mode: Mode): string | undefined {
+  if (mode === 'sluice-xdp' && !('xdp' in configSchema.shape)) {
+    return 'the agent config has no xdp section yet (XDP fast path, issue 10)';
+  }
+  return undefined;
+}
+
+/** The modes that run here; the others are named in the params with their reason. */
+export function availableModes(): Mode[] {
+  return ALL_MODES.filter((m) => unavailableReason(m) === undefined);
+}
+
+interface LabKind {
+  proxy: ProxyMode;
+  name: string;
+  agentConfig?: AgentConfigOverrides;
+}
+
+/** The lab each mode measures in; the two ceilings share a proxy-less lab. */
+const LAB_OF_MODE: Record<Mode, LabKind> = {
+  iptables: { proxy: 'iptables', name: 'ppi' },
+  nftables: { proxy: 'nftables', name: 'ppn' },
+  'sluice-tc': { proxy: 'sluice', name: 'ppt' },
+  'sluice-xdp': { proxy: 'sluice', name: 'ppx', agentConfig: XDP_CONFIG },
+  'xdp-drop': { proxy: 'none', name: 'ppb' },
+  'xdp-tx': { proxy: 'none', name: 'ppb' },
+};
+
+export function ppsManifests(services: number): object[] {
+  return [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: TARGET.name },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: TARGET.name } },
+        template: {
+          metadata: { labels: { app: TARGET.name } },
+          spec: {
+            nodeName: 'node-1',
+            containers: [
+              {
+                name: 'echo',
+                image: 'sluice/echo',
+                ports: [{ name: 'udp', containerPort: TARGET.port, protocol: 'UDP' }],
+              },
+            ],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: TARGET.name },
+      spec: {
+        type: 'NodePort',
+        selector: { app: TARGET.name },
+        ports: [
+          {
+            name: 'udp',
+            protocol: 'UDP',
+            port: TARGET.port,
+            targetPort: 'udp',
+            nodePort: TARGET.nodePort,
+          },
+        ],
+      },
+    },
+    ...fillerManifests(services - 1),
+  ];
+}
+
+/** A lab brought up for the pps runs, with what every run needs to know. */
+interface PpsLab {
+  lab: Lab;
+  stateDir: string;
+  labName: string;
+  backendPod: string;
+  addressing: { srcMac: string; dstMac: string; srcIp: string; dstIp: string; dport: number };
+}
+
+async function upLab(kind: LabKind, manifest: string): Promise<PpsLab> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'sluice-bench-pps-'));
+  try {
+    const lab = await Lab.up({
+      files: [manifest],
+      nodes: 2,
+      proxy: kind.proxy,
+      stateDir,
+      labName: kind.name,
+      ...(kind.proxy === 'iptables' ? { iptablesBackend: 'legacy' as const } : {}),
+      ...(kind.agentConfig ? { agentConfig: kind.agentConfig } : {}),
+    });
+    const topo = lab.topology;
+    const backend = [...lab.state.pods.values()].find((p) => p.labels.app === TARGET.name);
+    if (!backend) throw new BenchError('pps: the target backend pod is missing');
+    // NAPI where the frames need it: the generator redirects out of the external eth0, whose
+    // peer (ext) takes redirected frames only with NAPI; node 0's uplink and the fabric's port
+    // to it get threaded NAPI, so their work runs in threads that can be pinned and timed.
+    await execFabric(topo, ['ethtool', '-K', 'ext', 'gro', 'on']);
+    await threadedNapi(topo, { fabric: true }, topo.node(ENTRY_NODE).fabricPort);
+    await threadedNapi(topo, { target: { node: ENTRY_NODE } }, 'fab0');
+    return {
+      lab,
+      stateDir,
+      labName: kind.name,
+      backendPod: objectKey(backend.namespace, backend.name),
+      addressing: {
+        srcMac: await macOf(topo, { target: 'external' }, 'eth0'),
+        dstMac: await macOf(topo, { target: { node: ENTRY_NODE } }, 'fab0'),
+        srcIp: topo.externalIP,
+        dstIp: topo.node(ENTRY_NODE).ip,
+        dport: TARGET.nodePort,
+      },
+    };
+  } catch (error) {
+    await Lab.down(stateDir, kind.name).catch(() => undefined);
+    rmSync(stateDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function downLab(l: PpsLab): Promise<void> {
+  await Lab.down(l.stateDir, l.labName);
+  rmSync(l.stateDir, { recursive: true, force: true });
+}
+
+export interface Cpus {
+  generator: number;
+  node: number;
+}
+
+/** Which CPU runs what: node 0's NAPI threads on `node`, the generator beside or with them. */
+export function placementCpus(placement: Placement, nodeCpu: number, cpuCount: number): Cpus {
+  if (placement === 'shared') return { generator: nodeCpu, node: nodeCpu };
+  if (cpuCount < 2) throw new BenchError('pps placement split needs two CPUs');
+  return { generator: nodeCpu === 0 ? 1 : 0, node: nodeCpu };
+}
+
+/** Where a mode's packets are counted, and which program (if any) sits on node 0's fab0. */
+function countingFor(mode: Mode, l: PpsLab) {
+  if (mode === 'xdp-drop') {
+    return { node: { object: BASELINE_OBJECT, prog: 'xdp_drop_count' }, counter: 'node' as const };
+  }
+  if (mode === 'xdp-tx') {
+    return { node: { object: BASELINE_OBJECT, prog: 'xdp_tx_swap' }, counter: 'external' as const };
+  }
+  return { node: undefined, counter: { pod: l.backendPod } };
+}
+
+interface Shared {
+  labs: Map<string, PpsLab>;
+  manifestDir: string;
+}
+
+async function oneRun(
+  mode: Mode,
+  l: PpsLab,
+  flows: Flows,
+  cpus: Cpus,
+  seconds: number,
+  ctx: RunContext,
+): Promise<Record<string, number>> {
+  const topo = l.lab.topology;
+  const attached: XdpAttachment[] = [];
+  try {
+    const how = countingFor(mode, l);
+    if (how.node) {
+      attached.push(
+        await XdpAttachment.attach(topo, { node: ENTRY_NODE }, 'fab0', how.node.object, how.node.prog),
+      );
+    }
+    const counter =
+      how.counter === 'node'
+        ? attached[0]
+        : await XdpAttachment.attach(
+            topo,
+            how.counter === 'external' ? 'external' : how.counter,
+            'eth0',
+            COUNT_OBJECT,
+            'xdp_count',
+          );
+    if (!counter) throw new Error('pps: no counter');
+    if (counter !== attached[0]) attached.push(counter);
+    // The NAPI threads are looked up again: attaching XDP can recreate a veth's NAPI.
+    const fabPid = await napiThread(topo, { target: { node: ENTRY_NODE } }, 'fab0');
+    const portPid = await napiThread(topo, { fabric: true }, topo.node(ENTRY_NODE).fabricPort);
+    await pinThread(fabPid, cpus.node);
+    await pinThread(portPid, cpus.node);
+    // The bridge must know node 0's MAC (or it floods every port): one ping teaches it.
+    await topo.execExternal(['ping', '-c', '1', '-W', '1', l.addressing.dstIp], { allowFailure: true });
+    ctx.signal.throwIfAborted();
+    const before = await counter.packets();
+    const cpuBefore = threadCpuNs(fabPid);
+    const gen = await runGenerator(topo, { addressing: l.addressing, flows, seconds, cpu: cpus.generator });
+    const cpuAfter = threadCpuNs(fabPid);
+    const delivered = (await counter.packets()) - before;
+    ctx.signal.throwIfAborted();
+    return {
+      pps: packetRate(delivered, gen.seconds),
+      'cpu-ns-per-packet': nsPerPacket(cpuAfter - cpuBefore, delivered),
+    };
+  } finally {
+    for (const a of attached.reverse()) await a.close();
+  }
+}
+
+interface PlanSpec {
+  services: number;
+  flows: Flows;
+  placement: Placement;
+  cpus: Cpus;
+  seconds: number;
+  /** The last plan at this service count tears the labs down. */
+  last: boolean;
+}
+
+function planFor(spec: PlanSpec, shared: Shared, modes: readonly Mode[]): ScenarioPlan {
+  const unavailable = ALL_MODES.filter((m) => !modes.includes(m))
+    .map((m) => `${m}: ${unavailableReason(m) ?? 'not run'}`)
+    .join('; ');
+  const params: Params = {
+    services: spec.services,
+    flows: spec.flows,
+    placement: spec.placement,
+    'generator-cpu': spec.cpus.generator,
+    'node-cpu': spec.cpus.node,
+    traffic: 'external to node-0 NodePort, backend on node-1',
+    'frame-bytes': FRAME_BYTES,
+    'cpu-time': 'node-0 fab0 NAPI thread',
+    'iptables-backend': 'legacy',
+    ...(unavailable ? { unavailable } : {}),
+  };
+  let failed = false;
+  const teardownAll = async (): Promise<void> => {
+    const labs = [...new Set(shared.labs.values())];
+    shared.labs.clear();
+    for (const l of labs) await downLab(l);
+    if (shared.manifestDir) rmSync(shared.manifestDir, { recursive: true, force: true });
+    shared.manifestDir = '';
+  };
+  return {
+    params,
+    async setup(ctx: RunContext) {
+      try {
+        if (shared.labs.size > 0) return;
+        shared.manifestDir = mkdtempSync(join(tmpdir(), 'sluice-bench-pps-manifests-'));
+        const manifest = join(shared.manifestDir, 'pps.yaml');
+        writeFileSync(manifest, toYaml(ppsManifests(spec.services)));
+        for (const mode of modes) {
+          const kind = LAB_OF_MODE[mode];
+          const existing = [...shared.labs.values()].find((l) => l.labName === kind.name);
+          if (existing) {
+            shared.labs.set(mode, existing);
+            continue;
+          }
+          ctx.progress(`[pps services=${spec.services}] bringing up the ${mode} lab... `);
+          const started = performance.now();
+          shared.labs.set(mode, await upLab(kind, manifest));
+          ctx.progress(`${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+          ctx.signal.throwIfAborted();
+        }
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    },
+    async run(mode: string, ctx: RunContext) {
+      const l = shared.labs.get(mode);
+      try {
+        if (!l) throw new Error(`pps: no lab for mode '${mode}'`);
+        return await oneRun(mode as Mode, l, spec.flows, spec.cpus, spec.seconds, ctx);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    },
+    async teardown() {
+      if (failed || spec.last) await teardownAll();
+    },
+  };
+}
+
+function checkBuilt(): void {
+  for (const f of [XDP_GEN, GEN_OBJECT, COUNT_OBJECT, BASELINE_OBJECT]) {
+    if (!existsSync(f)) {
+      throw new BenchError(`${f} does not exist: build it with 'make -C bpf && make -C native'`);
+    }
+  }
+  execFileSync('iptables-legacy-restore', ['--version'], { stdio: 'ignore' });
+}
+
+export const ppsScenario: Scenario = {
+  name: 'pps',
+  get modes() {
+    return availableModes();
+  },
+  metrics: METRICS,
+  plan({ quick, services, cpu }: ScenarioOptions) {
+    checkBuilt();
+    const cpuCount = cpus().length;
+    const nodeCpu = cpu ?? (cpuCount > 1 ? 1 : 0);
+    if (nodeCpu >= cpuCount) throw new BenchError(`pps: CPU ${nodeCpu} does not exist`);
+    const placements: Placement[] = cpuCount > 1 ? ['split', 'shared'] : ['shared'];
+    const scales = services ?? (quick ? QUICK_SCALES : DEFAULT_SCALES);
+    const modes = availableModes();
+    const plans: ScenarioPlan[] = [];
+    for (const n of scales) {
+      const shared: Shared = { labs: new Map(), manifestDir: '' };
+      const specs = FLOWS.flatMap((flows) => placements.map((placement) => ({ flows, placement })));
+      specs.forEach(({ flows, placement }, i) => {
+        plans.push(
+          planFor(
+            {
+              services: n,
+              flows,
+              placement,
+              cpus: placementCpus(placement, nodeCpu, cpuCount),
+              seconds: quick ? QUICK_SECONDS : SECONDS,
+              last: i === specs.length - 1,
+            },
+            shared,
+            modes,
+          ),
+        );
+      });
+    }
+    return plans;
+  },
+};
