@@ -4,15 +4,19 @@
  * 64-byte IPv4 UDP template (bpf/include/pktgen.h), the program gives each packet its source
  * port (and source address), fixes both checksums and redirects the frame out of gen_ifindex.
  *
- * Live frames are recycled without being re-copied from the template, so nothing here depends
- * on what the frame held before: every varying field and both checksums are written whole,
- * the checksums from sums user space precomputed over everything that never changes. */
+ * Live frames are recycled without being re-copied from the template, and a frame that went up
+ * the stack comes back as the last hop left it (MACs rewritten by routers, addresses by NAT,
+ * TTL decremented): so the program writes the whole frame every time, the template from
+ * .rodata and then the varying fields, with both checksums computed from sums user space
+ * precomputed over everything that never changes. */
 #include "common.h"
 #include "csum.h"
 #include "pktgen.h"
 
-/* Load-time config (.rodata), set by native/xdp_gen (and by the datapath test). */
+/* Load-time config (.rodata), set by native/xdp_gen. */
 const volatile __u32 gen_ifindex = 0;
+/* The frame, with source address, source port and both checksums zero. */
+const volatile __u64 gen_template[PKTGEN_FRAME_LEN / 8] = {};
 /* Distinct flows before the sequence repeats; 0: never repeat (a new 5-tuple per packet). */
 const volatile __u32 gen_flows = 0;
 /* First source address (network order) and how many consecutive ones to use. */
@@ -40,6 +44,8 @@ int xdp_gen(struct xdp_md *ctx)
 
 	if (data + PKTGEN_FRAME_LEN > data_end)
 		return XDP_ABORTED;
+	for (int i = 0; i < PKTGEN_FRAME_LEN / 8; i++)
+		((__u64 *)data)[i] = gen_template[i];
 	if (gen_flows)
 		n %= gen_flows;
 	sport = bpf_htons(gen_sport_base + n % gen_sport_count);

@@ -9,8 +9,8 @@
  *       redirects each frame out of DEV. Pinned to CPU C, it prints
  *       {"packets":N,"seconds":S,"cpu":C,"flows":F}: the frames handed to DEV (a frame DEV's
  *       peer cannot take is dropped there; what arrives is counted at the receiver).
- *   xdp_gen frame  ADDRESSING --flows ...
- *       Prints the frame template and the .rodata values `send` would use, as JSON (tests).
+ *   xdp_gen frames --obj xdp_gen.bpf.o ADDRESSING --flows ... --count N [--dirty]
+ *       Runs the program N times by BPF_PROG_RUN and prints the frames it made (tests).
  *   xdp_gen attach --obj FILE --prog NAME --dev DEV
  *       Attaches an XDP program (bpf_link, native mode) and prints {"attached":...}; then, for
  *       every line read on stdin, {"packets":N}: the sum over CPUs of its pkt_count map. At EOF
@@ -51,7 +51,7 @@
 
 /* Program runs per BPF_PROG_RUN call: short enough to notice the deadline (and a signal)
  * within a fraction of a second at any rate this machine reaches. */
-#define RUNS_PER_CALL (1u << 17)
+#define RUNS_PER_CALL (1u << 14)
 /* Frames per batch of the live-frames loop (the kernel's default is 64, its maximum 256). */
 #define BATCH_SIZE 64
 /* Flows of the `steady` regime (issue 10: 10,000 flows repeated). */
@@ -182,7 +182,7 @@ static void print_hex(const uint8_t *b, size_t n)
 		printf("%02x", b[i]);
 }
 
-static int set_rodata(struct bpf_object *obj, const char *name, uint32_t value)
+static int set_rodata(struct bpf_object *obj, const char *name, const void *value, size_t value_size)
 {
 	struct btf *btf = bpf_object__btf(obj);
 	struct bpf_map *map, *rodata = NULL;
@@ -213,13 +213,13 @@ static int set_rodata(struct bpf_object *obj, const char *name, uint32_t value)
 
 		if (strcmp(btf__name_by_offset(btf, var->name_off), name))
 			continue;
-		if (!initial || vsi->size != sizeof(value) || vsi->offset + sizeof(value) > size)
+		if (!initial || vsi->size != value_size || vsi->offset + value_size > size)
 			return -EINVAL;
 		image = malloc(size);
 		if (!image)
 			return -ENOMEM;
 		memcpy(image, initial, size);
-		memcpy(image + vsi->offset, &value, sizeof(value));
+		memcpy(image + vsi->offset, value, value_size);
 		err = bpf_map__set_initial_value(rodata, image, size);
 		free(image);
 		return err;
@@ -254,11 +254,13 @@ static void configure_gen(struct bpf_object *obj, const struct addressing *a, co
 	};
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-		int err = set_rodata(obj, vars[i].name, vars[i].value);
+		int err = set_rodata(obj, vars[i].name, &vars[i].value, sizeof(vars[i].value));
 
 		if (err)
 			die(vars[i].name, err);
 	}
+	if (set_rodata(obj, "gen_template", f->bytes, sizeof(f->bytes)))
+		die("gen_template", EINVAL);
 }
 
 static double now_seconds(void)
@@ -334,16 +336,47 @@ static int cmd_send(const char *obj_path, const char *dev, const struct addressi
 	return 0;
 }
 
-static int cmd_frame(const struct addressing *a)
+/*
+ * Runs the program `count` times with BPF_PROG_RUN (not live: each output frame comes back to
+ * us) and prints {"retval":[...],"frames":["hex",...]}. The input is the template, or with
+ * --dirty a frame of 0xa5 bytes: a recycled live frame holds whatever the last hop left in it,
+ * so the output must not depend on the input (the datapath test checks both).
+ */
+static int cmd_frames(const char *obj_path, const struct addressing *a, uint32_t count, int dirty)
 {
 	struct gen_frame f;
+	struct bpf_object *obj;
+	struct bpf_program *prog;
+	uint8_t in[PKTGEN_FRAME_LEN], out[PKTGEN_FRAME_LEN + 64];
+	int err;
 
 	build_frame(a, &f);
-	printf("{\"frame\":\"");
-	print_hex(f.bytes, sizeof(f.bytes));
-	printf("\",\"rodata\":{\"gen_flows\":%u,\"gen_saddr\":%u,\"gen_saddr_count\":%u,"
-	       "\"gen_sport_base\":%u,\"gen_sport_count\":%u,\"gen_ip_sum\":%u,\"gen_udp_sum\":%u}}\n",
-	       a->flows, a->src_ip.s_addr, a->saddr_count, a->sport_base, a->sport_count, f.ip_sum, f.udp_sum);
+	obj = open_object(obj_path);
+	configure_gen(obj, a, &f, 1);
+	err = bpf_object__load(obj);
+	if (err)
+		die("bpf_object__load(xdp_gen)", err);
+	prog = bpf_object__find_program_by_name(obj, "xdp_gen");
+	if (!prog)
+		die("program xdp_gen", ENOENT);
+	if (dirty)
+		memset(in, 0xa5, sizeof(in));
+	else
+		memcpy(in, f.bytes, sizeof(in));
+	printf("{\"frames\":[");
+	for (uint32_t i = 0; i < count; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = sizeof(in), .data_out = out,
+			    .data_size_out = sizeof(out), .repeat = 1);
+
+		err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+		if (err)
+			die("bpf_prog_test_run_opts(xdp_gen)", err);
+		printf("%s{\"retval\":%u,\"data\":\"", i ? "," : "", opts.retval);
+		print_hex(out, opts.data_size_out);
+		printf("\"}");
+	}
+	printf("]}\n");
+	bpf_object__close(obj);
 	return 0;
 }
 
@@ -543,7 +576,7 @@ static int cmd_napi(const char *dev)
 int main(int argc, char **argv)
 {
 	enum { O_OBJ = 1, O_DEV, O_PROG, O_SMAC, O_DMAC, O_SIP, O_DIP, O_DPORT, O_FLOWS, O_SECONDS,
-	       O_CPU, O_SADDR_COUNT, O_SPORT_BASE, O_SPORT_COUNT };
+	       O_CPU, O_SADDR_COUNT, O_SPORT_BASE, O_SPORT_COUNT, O_COUNT, O_DIRTY };
 	static const struct option options[] = {
 		{ "obj", required_argument, NULL, O_OBJ },
 		{ "dev", required_argument, NULL, O_DEV },
@@ -559,15 +592,18 @@ int main(int argc, char **argv)
 		{ "saddr-count", required_argument, NULL, O_SADDR_COUNT },
 		{ "sport-base", required_argument, NULL, O_SPORT_BASE },
 		{ "sport-count", required_argument, NULL, O_SPORT_COUNT },
+		{ "count", required_argument, NULL, O_COUNT },
+		{ "dirty", no_argument, NULL, O_DIRTY },
 		{ 0 },
 	};
 	struct addressing a = { .saddr_count = 1, .sport_base = 1024, .sport_count = 65536 - 1024 };
 	const char *obj = NULL, *dev = NULL, *prog = NULL, *cmd;
 	double seconds = 0;
-	int cpu = -1, opt, have = 0;
+	uint32_t count = 1;
+	int cpu = -1, opt, have = 0, dirty = 0;
 
 	if (argc < 2)
-		usage("expected a command: send, frame, attach or napi");
+		usage("expected a command: send, frames, attach or napi");
 	cmd = argv[1];
 	optind = 2;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -611,6 +647,8 @@ int main(int argc, char **argv)
 		case O_SADDR_COUNT: a.saddr_count = parse_u32(optarg, "--saddr-count"); break;
 		case O_SPORT_BASE: a.sport_base = parse_u32(optarg, "--sport-base"); break;
 		case O_SPORT_COUNT: a.sport_count = parse_u32(optarg, "--sport-count"); break;
+		case O_COUNT: count = parse_u32(optarg, "--count"); break;
+		case O_DIRTY: dirty = 1; break;
 		default: usage("unknown option");
 		}
 	}
@@ -628,13 +666,16 @@ int main(int argc, char **argv)
 		usage("needs --src-mac, --dst-mac, --src-ip, --dst-ip, --dport and --flows");
 	if (!a.saddr_count || !a.sport_count || a.sport_base + a.sport_count > 65536)
 		usage("source ports must lie in 1..65535 and the counts be >= 1");
-	if (!strcmp(cmd, "frame"))
-		return cmd_frame(&a);
+	if (!strcmp(cmd, "frames")) {
+		if (!obj)
+			usage("frames needs --obj");
+		return cmd_frames(obj, &a, count, dirty);
+	}
 	if (!strcmp(cmd, "send")) {
 		if (!obj || !dev || seconds <= 0)
 			usage("send needs --obj, --dev and --seconds > 0");
 		return cmd_send(obj, dev, &a, seconds, cpu);
 	}
-	usage("expected a command: send, frame or attach");
+	usage("expected a command: send, frames, attach or napi");
 	return 2;
 }

@@ -16,7 +16,10 @@ import { fabricNetns } from '../lab/topology/naming.js';
 import { inNetns } from '../lab/topology/netns.js';
 import { BenchError } from './errors.js';
 
-export const XDP_GEN = join(dirname(fileURLToPath(import.meta.url)), '../../native/.output/xdp_gen');
+export const XDP_GEN = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../native/.output/xdp_gen',
+);
 export const GEN_OBJECT = join(BPF_OUTPUT_DIR, 'xdp_gen.bpf.o');
 export const COUNT_OBJECT = join(BPF_OUTPUT_DIR, 'xdp_count.bpf.o');
 export const BASELINE_OBJECT = join(BPF_OUTPUT_DIR, 'xdp_baseline.bpf.o');
@@ -51,7 +54,8 @@ export interface NapiInstance {
 function parseJson(what: string, text: string): Record<string, unknown> {
   try {
     const v: unknown = JSON.parse(text);
-    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v))
+      return v as Record<string, unknown>;
   } catch {
     // reported below
   }
@@ -227,7 +231,7 @@ export class XdpAttachment {
       await new Promise((resolve) => setTimeout(resolve, 50)); // let stderr arrive
       throw new BenchError(`xdp_gen attach (${this.what}) ended: ${this.stderr() || 'no output'}`);
     }
-    return r.value as string;
+    return r.value;
   }
 
   /** Packets counted so far (summed over CPUs). */
@@ -294,7 +298,9 @@ export async function napiThread(lab: LabTopology, where: Where, dev: string): P
   }
   const comm = readFileSync(`/proc/${napi.pid}/comm`, 'utf8').trim();
   if (comm !== `napi/${dev}-${napi.id}`.slice(0, 15)) {
-    throw new BenchError(`${dev}: NAPI thread ${napi.pid} is '${comm}', not napi/${dev}-${napi.id}`);
+    throw new BenchError(
+      `${dev}: NAPI thread ${napi.pid} is '${comm}', not napi/${dev}-${napi.id}`,
+    );
   }
   return napi.pid;
 }

@@ -33,6 +33,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema } from '../../agent/config.js';
+import { BPF_OUTPUT_DIR } from '../../bpf/object.js';
 import type { AgentConfigOverrides } from '../../lab/agents.js';
 import { Lab } from '../../lab/lab.js';
 import type { ProxyMode } from '../../lab/proxy.js';
@@ -60,7 +61,14 @@ import {
 import type { Params } from '../results.js';
 import type { MetricSpec, RunContext, Scenario, ScenarioOptions, ScenarioPlan } from '../runner.js';
 
-const ALL_MODES = ['iptables', 'nftables', 'sluice-tc', 'sluice-xdp', 'xdp-drop', 'xdp-tx'] as const;
+const ALL_MODES = [
+  'iptables',
+  'nftables',
+  'sluice-tc',
+  'sluice-xdp',
+  'xdp-drop',
+  'xdp-tx',
+] as const;
 type Mode = (typeof ALL_MODES)[number];
 
 const METRICS: readonly MetricSpec[] = [
@@ -78,9 +86,30 @@ type Placement = 'split' | 'shared';
 /** The measured service: UDP NodePort, one backend on node-1, reached at node-0. */
 const TARGET = { name: 'pps-target', port: 7001, nodePort: 30701 } as const;
 const ENTRY_NODE = 'node-0';
+const PASS_OBJECT = join(BPF_OUTPUT_DIR, 'probe_pass.bpf.o');
+
+/**
+ * Seconds a UDP flow without replies is kept, in every mode (conntrack's
+ * nf_conntrack_udp_timeout on the nodes, the agent's conntrack.timeouts.udp). The backend never
+ * answers, so every flow stays unreplied; with the defaults (30 s, 60 s) a run would inherit
+ * the previous runs' flows and the SNAT ports they hold. The same for every mode.
+ */
+const UDP_TIMEOUT_S = 1;
+
+/**
+ * Traffic to a remote backend is SNATed to node 0's address, so the backend's address and port
+ * and node 0's address leave only the source port to tell flows apart: conntrack's masquerade
+ * picks from 1024-65535; the agent's default pool (61000-65535, 4,536 ports) cannot hold the
+ * 10,000 flows of `steady`. The sluice labs get the same range as masquerade.
+ */
+const SLUICE_CONFIG = {
+  perPacketLB: { snatPorts: '1024-65535' },
+  conntrack: { timeouts: { udp: UDP_TIMEOUT_S } },
+} as const satisfies AgentConfigOverrides;
 
 /** The agent config of sluice-xdp (issue 10); the field lands with the `xdp` branch. */
 const XDP_CONFIG = {
+  ...SLUICE_CONFIG,
   xdp: { enabled: true, mode: 'native', interfaces: ['fab0'] },
 } as unknown as AgentConfigOverrides;
 
@@ -107,7 +136,7 @@ interface LabKind {
 const LAB_OF_MODE: Record<Mode, LabKind> = {
   iptables: { proxy: 'iptables', name: 'ppi' },
   nftables: { proxy: 'nftables', name: 'ppn' },
-  'sluice-tc': { proxy: 'sluice', name: 'ppt' },
+  'sluice-tc': { proxy: 'sluice', name: 'ppt', agentConfig: SLUICE_CONFIG },
   'sluice-xdp': { proxy: 'sluice', name: 'ppx', agentConfig: XDP_CONFIG },
   'xdp-drop': { proxy: 'none', name: 'ppb' },
   'xdp-tx': { proxy: 'none', name: 'ppb' },
@@ -168,6 +197,48 @@ interface PpsLab {
   addressing: { srcMac: string; dstMac: string; srcIp: string; dstIp: string; dport: number };
 }
 
+/**
+ * Gives the path's veths what the measurement needs (docs/pps.md): every veth here has NAPI only
+ * with GRO or an XDP program, and passes an skb to the peer's NAPI only when the sender has TSO
+ * off or the peer has an XDP program; otherwise the peer's work runs as backlog softirq on
+ * whichever CPU sent it, and cannot be pinned or timed.
+ * - ext (fabric side of the external eth0): GRO, so it takes the generator's redirected frames.
+ * - node 0's fab0: GRO, TSO off on its fabric port n-0, threaded NAPI: node 0's own work.
+ * - n-0: an XDP_PASS program (frames node 0 sends back with XDP_TX are only kicked into a peer
+ *   that has one), TSO off on fab0, threaded NAPI: the bridge and node 1 beyond it run here,
+ *   on the node's CPU but not in the thread that is timed.
+ * - The fabric bridge runs no netfilter (br_netfilter, when loaded, would make it).
+ */
+async function prepareNapi(topo: Lab['topology']): Promise<void> {
+  const port = topo.node(ENTRY_NODE).fabricPort;
+  const node = { target: { node: ENTRY_NODE } } as const;
+  await execFabric(topo, ['ethtool', '-K', 'ext', 'gro', 'on']);
+  for (const family of ['iptables', 'ip6tables', 'arptables']) {
+    await execFabric(topo, ['sysctl', '-qw', `net.bridge.bridge-nf-call-${family}=0`]);
+  }
+  await execFabric(topo, ['ethtool', '-K', port, 'tso', 'off']);
+  await execNode(topo, ['ethtool', '-K', 'fab0', 'tso', 'off']);
+  await execFabric(topo, [
+    'ip',
+    'link',
+    'set',
+    'dev',
+    port,
+    'xdpdrv',
+    'obj',
+    PASS_OBJECT,
+    'sec',
+    'xdp',
+  ]);
+  await threadedNapi(topo, { fabric: true }, port);
+  await threadedNapi(topo, node, 'fab0');
+}
+
+async function execNode(topo: Lab['topology'], argv: string[]): Promise<void> {
+  const r = await topo.execInNode(ENTRY_NODE, argv, { allowFailure: true });
+  if (r.code !== 0) throw new BenchError(`${argv.join(' ')} in ${ENTRY_NODE}: ${r.stderr.trim()}`);
+}
+
 async function upLab(kind: LabKind, manifest: string): Promise<PpsLab> {
   const stateDir = mkdtempSync(join(tmpdir(), 'sluice-bench-pps-'));
   try {
@@ -181,14 +252,18 @@ async function upLab(kind: LabKind, manifest: string): Promise<PpsLab> {
       ...(kind.agentConfig ? { agentConfig: kind.agentConfig } : {}),
     });
     const topo = lab.topology;
+    if (kind.proxy === 'iptables' || kind.proxy === 'nftables') {
+      for (const node of topo.nodes()) {
+        await topo.execInNode(node.name, [
+          'sysctl',
+          '-qw',
+          `net.netfilter.nf_conntrack_udp_timeout=${UDP_TIMEOUT_S}`,
+        ]);
+      }
+    }
     const backend = [...lab.state.pods.values()].find((p) => p.labels.app === TARGET.name);
     if (!backend) throw new BenchError('pps: the target backend pod is missing');
-    // NAPI where the frames need it: the generator redirects out of the external eth0, whose
-    // peer (ext) takes redirected frames only with NAPI; node 0's uplink and the fabric's port
-    // to it get threaded NAPI, so their work runs in threads that can be pinned and timed.
-    await execFabric(topo, ['ethtool', '-K', 'ext', 'gro', 'on']);
-    await threadedNapi(topo, { fabric: true }, topo.node(ENTRY_NODE).fabricPort);
-    await threadedNapi(topo, { target: { node: ENTRY_NODE } }, 'fab0');
+    await prepareNapi(topo);
     return {
       lab,
       stateDir,
@@ -256,7 +331,13 @@ async function oneRun(
     const how = countingFor(mode, l);
     if (how.node) {
       attached.push(
-        await XdpAttachment.attach(topo, { node: ENTRY_NODE }, 'fab0', how.node.object, how.node.prog),
+        await XdpAttachment.attach(
+          topo,
+          { node: ENTRY_NODE },
+          'fab0',
+          how.node.object,
+          how.node.prog,
+        ),
       );
     }
     const counter =
@@ -277,11 +358,18 @@ async function oneRun(
     await pinThread(fabPid, cpus.node);
     await pinThread(portPid, cpus.node);
     // The bridge must know node 0's MAC (or it floods every port): one ping teaches it.
-    await topo.execExternal(['ping', '-c', '1', '-W', '1', l.addressing.dstIp], { allowFailure: true });
+    await topo.execExternal(['ping', '-c', '1', '-W', '1', l.addressing.dstIp], {
+      allowFailure: true,
+    });
     ctx.signal.throwIfAborted();
     const before = await counter.packets();
     const cpuBefore = threadCpuNs(fabPid);
-    const gen = await runGenerator(topo, { addressing: l.addressing, flows, seconds, cpu: cpus.generator });
+    const gen = await runGenerator(topo, {
+      addressing: l.addressing,
+      flows,
+      seconds,
+      cpu: cpus.generator,
+    });
     const cpuAfter = threadCpuNs(fabPid);
     const delivered = (await counter.packets()) - before;
     ctx.signal.throwIfAborted();
@@ -318,6 +406,8 @@ function planFor(spec: PlanSpec, shared: Shared, modes: readonly Mode[]): Scenar
     'frame-bytes': FRAME_BYTES,
     'cpu-time': 'node-0 fab0 NAPI thread',
     'iptables-backend': 'legacy',
+    'udp-timeout-s': UDP_TIMEOUT_S,
+    'snat-ports': '1024-65535',
     ...(unavailable ? { unavailable } : {}),
   };
   let failed = false;
