@@ -69,7 +69,7 @@ const ALL_MODES = [
   'xdp-drop',
   'xdp-tx',
 ] as const;
-type Mode = (typeof ALL_MODES)[number];
+export type Mode = (typeof ALL_MODES)[number];
 
 const METRICS: readonly MetricSpec[] = [
   { name: 'pps', unit: 'packets/s', better: 'higher' },
@@ -81,7 +81,7 @@ const QUICK_SCALES = [1];
 const SECONDS = 3;
 const QUICK_SECONDS = 1;
 const FLOWS: readonly Flows[] = ['new', 'steady'];
-type Placement = 'split' | 'shared';
+export type Placement = 'split' | 'shared';
 
 /** The measured service: UDP NodePort, one backend on node-1, reached at node-0. */
 const TARGET = { name: 'pps-target', port: 7001, nodePort: 30701 } as const;
@@ -126,7 +126,7 @@ export function availableModes(): Mode[] {
   return ALL_MODES.filter((m) => unavailableReason(m) === undefined);
 }
 
-interface LabKind {
+export interface LabKind {
   proxy: ProxyMode;
   name: string;
   agentConfig?: AgentConfigOverrides;
@@ -189,7 +189,7 @@ export function ppsManifests(services: number): object[] {
 }
 
 /** A lab brought up for the pps runs, with what every run needs to know. */
-interface PpsLab {
+export interface PpsLab {
   lab: Lab;
   stateDir: string;
   labName: string;
@@ -239,8 +239,12 @@ async function execNode(topo: Lab['topology'], argv: string[]): Promise<void> {
   if (r.code !== 0) throw new BenchError(`${argv.join(' ')} in ${ENTRY_NODE}: ${r.stderr.trim()}`);
 }
 
-async function upLab(kind: LabKind, manifest: string): Promise<PpsLab> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'sluice-bench-pps-'));
+/** Brings up a lab for pps runs (stateDir: a fresh temporary one unless given). */
+export async function upLab(
+  kind: LabKind,
+  manifest: string,
+  stateDir = mkdtempSync(join(tmpdir(), 'sluice-bench-pps-')),
+): Promise<PpsLab> {
   try {
     const lab = await Lab.up({
       files: [manifest],
@@ -284,7 +288,7 @@ async function upLab(kind: LabKind, manifest: string): Promise<PpsLab> {
   }
 }
 
-async function downLab(l: PpsLab): Promise<void> {
+export async function downLab(l: PpsLab): Promise<void> {
   await Lab.down(l.stateDir, l.labName);
   rmSync(l.stateDir, { recursive: true, force: true });
 }
@@ -317,7 +321,8 @@ interface Shared {
   manifestDir: string;
 }
 
-async function oneRun(
+/** One measurement: counters attached, NAPI threads pinned, the generator run, figures. */
+export async function measure(
   mode: Mode,
   l: PpsLab,
   flows: Flows,
@@ -448,7 +453,7 @@ function planFor(spec: PlanSpec, shared: Shared, modes: readonly Mode[]): Scenar
       const l = shared.labs.get(mode);
       try {
         if (!l) throw new Error(`pps: no lab for mode '${mode}'`);
-        return await oneRun(mode as Mode, l, spec.flows, spec.cpus, spec.seconds, ctx);
+        return await measure(mode as Mode, l, spec.flows, spec.cpus, spec.seconds, ctx);
       } catch (error) {
         failed = true;
         throw error;
