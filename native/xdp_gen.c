@@ -15,6 +15,8 @@
  *       Attaches an XDP program (bpf_link, native mode) and prints {"attached":...}; then, for
  *       every line read on stdin, {"packets":N}: the sum over CPUs of its pkt_count map. At EOF
  *       (or when the process dies) the link goes and the program is detached.
+ *       With --fwd-dev DEV2 --fwd-mac MAC (program xdp_gen_fwd of xdp_gen.bpf.o): IPv4 UDP
+ *       frames for MAC are redirected out of DEV2 (the fabric's fast path, see bpf/xdp_gen.c).
  *   xdp_gen napi   --dev DEV
  *       Prints DEV's NAPI instances as {"napi":[{"id":N,"pid":P},...]}, P being the kernel
  *       thread of a threaded NAPI (0 when not threaded): the netdev generic netlink family's
@@ -393,7 +395,8 @@ static unsigned long long read_count(int map_fd, int ncpus)
 	return total;
 }
 
-static int cmd_attach(const char *obj_path, const char *prog_name, const char *dev)
+static int cmd_attach(const char *obj_path, const char *prog_name, const char *dev, const char *fwd_dev,
+		      const uint8_t fwd_mac[6])
 {
 	struct bpf_object *obj = open_object(obj_path);
 	struct bpf_program *prog;
@@ -404,6 +407,17 @@ static int cmd_attach(const char *obj_path, const char *prog_name, const char *d
 
 	if (!ifindex)
 		die(dev, errno);
+	if (fwd_dev) {
+		uint32_t fwd_ifindex = if_nametoindex(fwd_dev);
+		uint64_t dmac = 0;
+
+		if (!fwd_ifindex)
+			die(fwd_dev, errno);
+		memcpy(&dmac, fwd_mac, 6);
+		if (set_rodata(obj, "fwd_ifindex", &fwd_ifindex, sizeof(fwd_ifindex)) ||
+		    set_rodata(obj, "fwd_dmac", &dmac, sizeof(dmac)))
+			die("fwd_ifindex/fwd_dmac", EINVAL);
+	}
 	err = bpf_object__load(obj);
 	if (err)
 		die("bpf_object__load", err);
@@ -576,7 +590,7 @@ static int cmd_napi(const char *dev)
 int main(int argc, char **argv)
 {
 	enum { O_OBJ = 1, O_DEV, O_PROG, O_SMAC, O_DMAC, O_SIP, O_DIP, O_DPORT, O_FLOWS, O_SECONDS,
-	       O_CPU, O_SADDR_COUNT, O_SPORT_BASE, O_SPORT_COUNT, O_COUNT, O_DIRTY };
+	       O_CPU, O_SADDR_COUNT, O_SPORT_BASE, O_SPORT_COUNT, O_COUNT, O_DIRTY, O_FWD_DEV, O_FWD_MAC };
 	static const struct option options[] = {
 		{ "obj", required_argument, NULL, O_OBJ },
 		{ "dev", required_argument, NULL, O_DEV },
@@ -594,10 +608,13 @@ int main(int argc, char **argv)
 		{ "sport-count", required_argument, NULL, O_SPORT_COUNT },
 		{ "count", required_argument, NULL, O_COUNT },
 		{ "dirty", no_argument, NULL, O_DIRTY },
+		{ "fwd-dev", required_argument, NULL, O_FWD_DEV },
+		{ "fwd-mac", required_argument, NULL, O_FWD_MAC },
 		{ 0 },
 	};
 	struct addressing a = { .saddr_count = 1, .sport_base = 1024, .sport_count = 65536 - 1024 };
-	const char *obj = NULL, *dev = NULL, *prog = NULL, *cmd;
+	const char *obj = NULL, *dev = NULL, *prog = NULL, *fwd_dev = NULL, *cmd;
+	uint8_t fwd_mac[6] = { 0 };
 	double seconds = 0;
 	uint32_t count = 1;
 	int cpu = -1, opt, have = 0, dirty = 0;
@@ -649,6 +666,11 @@ int main(int argc, char **argv)
 		case O_SPORT_COUNT: a.sport_count = parse_u32(optarg, "--sport-count"); break;
 		case O_COUNT: count = parse_u32(optarg, "--count"); break;
 		case O_DIRTY: dirty = 1; break;
+		case O_FWD_DEV: fwd_dev = optarg; break;
+		case O_FWD_MAC:
+			if (parse_mac(optarg, fwd_mac))
+				usage("--fwd-mac: expected aa:bb:cc:dd:ee:ff");
+			break;
 		default: usage("unknown option");
 		}
 	}
@@ -660,7 +682,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "attach")) {
 		if (!obj || !prog || !dev)
 			usage("attach needs --obj, --prog and --dev");
-		return cmd_attach(obj, prog, dev);
+		return cmd_attach(obj, prog, dev, fwd_dev, fwd_mac);
 	}
 	if (have != 63)
 		usage("needs --src-mac, --dst-mac, --src-ip, --dst-ip, --dport and --flows");

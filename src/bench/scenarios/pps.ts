@@ -8,14 +8,15 @@
  * Metrics: `pps` (packets/s counted at the backend over the generator's sending time) and
  * `cpu-ns-per-packet`: the run time of node 0's uplink NAPI thread (threaded NAPI on fab0,
  * /proc/PID/schedstat, which on this kernel includes softirq work done while it runs) per
- * delivered packet. The fabric's port to node 0 (n-0) gets its own threaded NAPI on the same
- * CPU, so the bridge and node 1 are not charged to node 0.
+ * delivered packet. The fabric's port to node 0 (n-0) gets its own threaded NAPI, so the bridge
+ * and node 1 are not charged to node 0. Both threads run SCHED_FIFO 1 during a run (NAPI is
+ * softirq on a real node), the generator at nice -10.
  *
  * Params: `services` (1, 10000: filler services make the proxy's rule set that large), `flows`
  * (`new`: every packet a new 5-tuple, from 16,384 addresses x 64,512 ports, so conntrack-based
  * proxies create an entry per packet; `steady`: 10,000 flows repeated), `placement` (`split`:
- * node 0's NAPI threads on one CPU, the generator on another; `shared`: all on one CPU), and
- * which CPU each ran on.
+ * node 0's NAPI thread alone on the node CPU, the generator and the rest of the network on the
+ * other; `shared`: all on the node CPU), and which CPU each ran on.
  *
  * Modes: `iptables` (legacy backend, see connect.ts) and `nftables` (kube-proxy's modes),
  * `sluice-tc` (the agent: NodePort balanced per packet at TC on fab0), `sluice-xdp` (the agent
@@ -46,6 +47,7 @@ import {
   COUNT_OBJECT,
   FRAME_BYTES,
   GEN_OBJECT,
+  NICE,
   XDP_GEN,
   XdpAttachment,
   macOf,
@@ -56,6 +58,7 @@ import {
   runGenerator,
   threadCpuNs,
   threadedNapi,
+  unpinThread,
   execFabric,
 } from '../pktgen.js';
 import type { Params } from '../results.js';
@@ -191,6 +194,8 @@ export function ppsManifests(services: number): object[] {
 /** A lab brought up for the pps runs, with what every run needs to know. */
 export interface PpsLab {
   lab: Lab;
+  /** The fabric's XDP fast path from the external eth0 to node 0 (bpf/xdp_gen.c). */
+  forwarder: XdpAttachment;
   stateDir: string;
   labName: string;
   backendPod: string;
@@ -206,7 +211,7 @@ export interface PpsLab {
  * - node 0's fab0: GRO, TSO off on its fabric port n-0, threaded NAPI: node 0's own work.
  * - n-0: an XDP_PASS program (frames node 0 sends back with XDP_TX are only kicked into a peer
  *   that has one), TSO off on fab0, threaded NAPI: the bridge and node 1 beyond it run here,
- *   on the node's CPU but not in the thread that is timed.
+ *   with the generator (split) or with everything else (shared), not in the timed thread.
  * - The fabric bridge runs no netfilter (br_netfilter, when loaded, would make it).
  */
 async function prepareNapi(topo: Lab['topology']): Promise<void> {
@@ -268,14 +273,24 @@ export async function upLab(
     const backend = [...lab.state.pods.values()].find((p) => p.labels.app === TARGET.name);
     if (!backend) throw new BenchError('pps: the target backend pod is missing');
     await prepareNapi(topo);
+    const dstMac = await macOf(topo, { target: { node: ENTRY_NODE } }, 'fab0');
+    const forwarder = await XdpAttachment.attach(
+      topo,
+      { fabric: true },
+      'ext',
+      GEN_OBJECT,
+      'xdp_gen_fwd',
+      ['--fwd-dev', topo.node(ENTRY_NODE).fabricPort, '--fwd-mac', dstMac],
+    );
     return {
       lab,
+      forwarder,
       stateDir,
       labName: kind.name,
       backendPod: objectKey(backend.namespace, backend.name),
       addressing: {
         srcMac: await macOf(topo, { target: 'external' }, 'eth0'),
-        dstMac: await macOf(topo, { target: { node: ENTRY_NODE } }, 'fab0'),
+        dstMac,
         srcIp: topo.externalIP,
         dstIp: topo.node(ENTRY_NODE).ip,
         dport: TARGET.nodePort,
@@ -289,6 +304,7 @@ export async function upLab(
 }
 
 export async function downLab(l: PpsLab): Promise<void> {
+  await l.forwarder.close();
   await Lab.down(l.stateDir, l.labName);
   rmSync(l.stateDir, { recursive: true, force: true });
 }
@@ -321,6 +337,25 @@ interface Shared {
   manifestDir: string;
 }
 
+/**
+ * Fresh ARP entries along the path before each run, by pinging each next hop. Under the flood
+ * an ARP reply can be lost in a full ring, and a node that has to resolve its next hop then
+ * would drop everything; an entry confirmed now stays reachable for longer than a run. The
+ * pings also teach the fabric bridge where node 0 and the external namespace are.
+ */
+async function refreshNeighbours(l: PpsLab): Promise<void> {
+  const topo = l.lab.topology;
+  const backend = topo.pod(l.backendPod);
+  const hops: [Parameters<typeof topo.exec>[0], string][] = [
+    ['external', topo.node(ENTRY_NODE).ip],
+    [{ node: ENTRY_NODE }, topo.node(backend.node).ip],
+    [{ node: backend.node }, backend.ip],
+  ];
+  for (const [from, to] of hops) {
+    await topo.exec(from, ['ping', '-c', '1', '-W', '1', to], { allowFailure: true });
+  }
+}
+
 /** One measurement: counters attached, NAPI threads pinned, the generator run, figures. */
 export async function measure(
   mode: Mode,
@@ -332,13 +367,14 @@ export async function measure(
 ): Promise<Record<string, number>> {
   const topo = l.lab.topology;
   const attached: XdpAttachment[] = [];
+  const pinned: number[] = [];
   try {
     const how = countingFor(mode, l);
     if (how.node) {
       attached.push(
         await XdpAttachment.attach(
           topo,
-          { node: ENTRY_NODE },
+          { target: { node: ENTRY_NODE } },
           'fab0',
           how.node.object,
           how.node.prog,
@@ -350,7 +386,7 @@ export async function measure(
         ? attached[0]
         : await XdpAttachment.attach(
             topo,
-            how.counter === 'external' ? 'external' : how.counter,
+            { target: how.counter === 'external' ? 'external' : how.counter },
             'eth0',
             COUNT_OBJECT,
             'xdp_count',
@@ -360,12 +396,17 @@ export async function measure(
     // The NAPI threads are looked up again: attaching XDP can recreate a veth's NAPI.
     const fabPid = await napiThread(topo, { target: { node: ENTRY_NODE } }, 'fab0');
     const portPid = await napiThread(topo, { fabric: true }, topo.node(ENTRY_NODE).fabricPort);
-    await pinThread(fabPid, cpus.node);
-    await pinThread(portPid, cpus.node);
-    // The bridge must know node 0's MAC (or it floods every port): one ping teaches it.
-    await topo.execExternal(['ping', '-c', '1', '-W', '1', l.addressing.dstIp], {
-      allowFailure: true,
-    });
+    // Node 0's thread on the node CPU; the fabric port's (the bridge and node 1 beyond it: the
+    // rest of the network) with the generator, so that in `split` the node CPU does node 0's
+    // work alone.
+    for (const [pid, cpu] of [
+      [fabPid, cpus.node],
+      [portPid, cpus.generator],
+    ] as const) {
+      pinned.push(pid);
+      await pinThread(pid, cpu);
+    }
+    await refreshNeighbours(l);
     ctx.signal.throwIfAborted();
     const before = await counter.packets();
     const cpuBefore = threadCpuNs(fabPid);
@@ -383,6 +424,7 @@ export async function measure(
       'cpu-ns-per-packet': nsPerPacket(cpuAfter - cpuBefore, delivered),
     };
   } finally {
+    for (const pid of pinned) await unpinThread(pid);
     for (const a of attached.reverse()) await a.close();
   }
 }
@@ -410,6 +452,8 @@ function planFor(spec: PlanSpec, shared: Shared, modes: readonly Mode[]): Scenar
     traffic: 'external to node-0 NodePort, backend on node-1',
     'frame-bytes': FRAME_BYTES,
     'cpu-time': 'node-0 fab0 NAPI thread',
+    'generator-nice': NICE,
+    'napi-sched': 'SCHED_FIFO 1',
     'iptables-backend': 'legacy',
     'udp-timeout-s': UDP_TIMEOUT_S,
     'snat-ports': '1024-65535',
