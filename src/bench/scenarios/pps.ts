@@ -244,6 +244,23 @@ async function execNode(topo: Lab['topology'], argv: string[]): Promise<void> {
   if (r.code !== 0) throw new BenchError(`${argv.join(' ')} in ${ENTRY_NODE}: ${r.stderr.trim()}`);
 }
 
+/**
+ * upLab, again when legacy iptables could not get /run/xtables.lock: one lock for the whole
+ * machine, which anything else running iptables-legacy may hold for longer than the lab waits.
+ */
+async function upLabPatiently(kind: LabKind, manifest: string, ctx: RunContext): Promise<PpsLab> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await upLab(kind, manifest);
+    } catch (error) {
+      if (attempt >= 4 || !String(error).includes('xtables lock')) throw error;
+      ctx.progress(`(xtables lock busy, again in 15 s) `);
+      await new Promise((resolve) => setTimeout(resolve, 15_000));
+      ctx.signal.throwIfAborted();
+    }
+  }
+}
+
 /** Brings up a lab for pps runs (stateDir: a fresh temporary one unless given). */
 export async function upLab(
   kind: LabKind,
@@ -484,7 +501,7 @@ function planFor(spec: PlanSpec, shared: Shared, modes: readonly Mode[]): Scenar
           }
           ctx.progress(`[pps services=${spec.services}] bringing up the ${mode} lab... `);
           const started = performance.now();
-          shared.labs.set(mode, await upLab(kind, manifest));
+          shared.labs.set(mode, await upLabPatiently(kind, manifest, ctx));
           ctx.progress(`${((performance.now() - started) / 1000).toFixed(1)} s\n`);
           ctx.signal.throwIfAborted();
         }
