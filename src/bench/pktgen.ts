@@ -184,7 +184,10 @@ export async function runGenerator(lab: LabTopology, o: SendOptions): Promise<Ge
     timeoutMs: o.seconds * 1000 + 20_000,
     allowFailure: true,
   });
-  if (r.code !== 0) throw new BenchError(`xdp_gen send failed: ${r.stderr.trim()}`);
+  if (r.code !== 0) {
+    const how = r.timedOut ? 'timed out' : r.signal ? `killed by ${r.signal}` : `exit ${r.code}`;
+    throw new BenchError(`xdp_gen send failed (${how}): ${r.stderr.trim() || 'no message'}`);
+  }
   return parseGenResult(r.stdout);
 }
 
@@ -310,17 +313,21 @@ export async function napiThread(lab: LabTopology, where: Where, dev: string): P
 export const NICE = -10;
 
 /**
- * Pins a NAPI thread to one CPU and, for the run, makes it SCHED_FIFO 1 (the lowest real-time
- * priority): on a real node NAPI runs in softirq, ahead of every task, the moment it has work.
- * As an ordinary task a woken NAPI thread waits behind the machine's other tasks while its ring
- * (256 frames) overflows, and what is measured is the scheduler. It uses the CPU only while
- * packets arrive, and the kernel's real-time throttling leaves others 5% even then.
- * unpinThread puts it back to SCHED_OTHER.
+ * Pins a NAPI thread to one CPU for a run. `realtime`: SCHED_FIFO 1 (the lowest real-time
+ * priority), for a thread alone on its CPU: on a real node NAPI runs in softirq, ahead of every
+ * task, the moment it has work, while as an ordinary task on a busy machine a woken NAPI thread
+ * waits behind other tasks as its ring (256 frames) overflows, and what is measured is the
+ * scheduler. It uses the CPU only while packets arrive, and real-time throttling leaves others
+ * 5%. Never beside the generator: a real-time thread there starves the generator that feeds it
+ * (runs stalled for tens of seconds). Otherwise nice NICE, like the generator.
+ * unpinThread puts it back to SCHED_OTHER, nice 0.
  */
-export async function pinThread(pid: number, cpu: number): Promise<void> {
+export async function pinThread(pid: number, cpu: number, realtime: boolean): Promise<void> {
   for (const argv of [
     ['taskset', '-pc', String(cpu), String(pid)],
-    ['chrt', '-f', '-p', '1', String(pid)],
+    realtime
+      ? ['chrt', '-f', '-p', '1', String(pid)]
+      : ['renice', '-n', String(NICE), '-p', String(pid)],
   ]) {
     const r = await run(argv, { allowFailure: true });
     if (r.code !== 0) throw new BenchError(`${argv.join(' ')}: ${r.stderr.trim()}`);
@@ -329,6 +336,7 @@ export async function pinThread(pid: number, cpu: number): Promise<void> {
 
 export async function unpinThread(pid: number): Promise<void> {
   await run(['chrt', '-o', '-p', '0', String(pid)], { allowFailure: true });
+  await run(['renice', '-n', '0', '-p', String(pid)], { allowFailure: true });
 }
 
 /** Nanoseconds a thread has run so far. */

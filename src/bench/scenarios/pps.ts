@@ -9,8 +9,8 @@
  * `cpu-ns-per-packet`: the run time of node 0's uplink NAPI thread (threaded NAPI on fab0,
  * /proc/PID/schedstat, which on this kernel includes softirq work done while it runs) per
  * delivered packet. The fabric's port to node 0 (n-0) gets its own threaded NAPI, so the bridge
- * and node 1 are not charged to node 0. Both threads run SCHED_FIFO 1 during a run (NAPI is
- * softirq on a real node), the generator at nice -10.
+ * and node 1 are not charged to node 0. A NAPI thread alone on its CPU runs SCHED_FIFO 1 during a
+ * run (NAPI is softirq on a real node); beside the generator, nice -10 like the generator.
  *
  * Params: `services` (1, 10000: filler services make the proxy's rule set that large), `flows`
  * (`new`: every packet a new 5-tuple, from 16,384 addresses x 64,512 ports, so conntrack-based
@@ -421,7 +421,7 @@ export async function measure(
       [portPid, cpus.generator],
     ] as const) {
       pinned.push(pid);
-      await pinThread(pid, cpu);
+      await pinThread(pid, cpu, cpu !== cpus.generator);
     }
     await refreshNeighbours(l);
     ctx.signal.throwIfAborted();
@@ -470,7 +470,10 @@ function planFor(spec: PlanSpec, shared: Shared, modes: readonly Mode[]): Scenar
     'frame-bytes': FRAME_BYTES,
     'cpu-time': 'node-0 fab0 NAPI thread',
     'generator-nice': NICE,
-    'napi-sched': 'SCHED_FIFO 1',
+    'napi-sched':
+      spec.placement === 'split'
+        ? 'node-0 SCHED_FIFO 1, fabric port nice -10'
+        : 'nice -10 (beside the generator)',
     'iptables-backend': 'legacy',
     'udp-timeout-s': UDP_TIMEOUT_S,
     'snat-ports': '1024-65535',
