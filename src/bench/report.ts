@@ -48,6 +48,7 @@ export const COMPARISONS: Readonly<Record<string, Comparison>> = {
     also: ['iptables'],
     targets: [{ mode: 'sluice-sockmap', metric: 'throughput', percent: 120 }],
   },
+  pps: { reference: 'iptables', targets: [] },
 };
 
 function appliesTo(target: Target, params: ResultRow['params']): boolean {

@@ -8,6 +8,7 @@ import { maglevScenario } from './maglev.js';
 import { progCostScenario } from './prog-cost.js';
 import { latencyScenario } from './latency.js';
 import { throughputScenario } from './throughput.js';
+import { ppsScenario } from './pps.js';
 
 export const SCENARIOS: readonly Scenario[] = [
   mapsScenario,
@@ -17,6 +18,7 @@ export const SCENARIOS: readonly Scenario[] = [
   latencyScenario,
   throughputScenario,
   maglevScenario,
+  ppsScenario,
 ];
 
 export function scenarioNames(): string[] {
