@@ -173,7 +173,7 @@ describe('sluice bench (CLI)', () => {
       },
     );
     assert.equal(code, 130, stderr);
-    assert.match(stderr, /interrupted, nothing written/);
+    assert.match(stderr, /interrupted, cleaned up, nothing written/);
     assert.ok(childPid);
     assert.equal(existsSync(`/proc/${childPid}`), false, 'map_bench still running');
     assert.equal(existsSync(join(out, RESULTS_FILE)), false);

@@ -31,6 +31,8 @@ const ResultRow = z.object({
   min: z.number(),
   max: z.number(),
   runs: z.number().int().positive(),
+  /** How the figures were taken (e.g. generator-cpus, measured-cpus): not part of the key. */
+  notes: Params.optional(),
 });
 
 const BenchResults = z.object({

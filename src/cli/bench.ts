@@ -2,7 +2,14 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { BenchError } from '../bench/errors.js';
-import { DEFAULT_OUT, DEFAULT_RUNS, QUICK_RUNS, runBenchCommand } from '../bench/command.js';
+import {
+  DEFAULT_OUT,
+  DEFAULT_RUNS,
+  lastSignal,
+  QUICK_RUNS,
+  runBenchCommand,
+  SIGNAL_EXIT,
+} from '../bench/command.js';
 import { scenarioNames } from '../bench/scenarios/index.js';
 import { version } from './version.js';
 
@@ -30,10 +37,14 @@ export function registerBench(program: Command): void {
   program
     .command('bench')
     .description(
-      'benchmark sluice against its baselines, modes interleaved; writes DIR/results.json and DIR/report.md',
+      'benchmark sluice against its baselines, modes interleaved; writes DIR/results.json, DIR/report.md and SVG charts',
     )
     .argument('[scenario...]', `scenarios to run: ${names.join(', ')} (default: all)`)
-    .option('--quick', `${QUICK_RUNS} runs and smaller sizes, for a quick look`, false)
+    .option(
+      '--quick',
+      `${QUICK_RUNS} run and small sizes: every scenario in a few minutes, for a quick look`,
+      false,
+    )
     .option(
       '--runs <n>',
       `runs per mode (default: ${DEFAULT_RUNS}, --quick: ${QUICK_RUNS})`,
@@ -68,7 +79,7 @@ export function registerBench(program: Command): void {
           docs: flags.docs,
           sluice: version(),
         });
-        if (outcome === 'interrupted') process.exitCode = 130;
+        if (outcome === 'interrupted') process.exitCode = SIGNAL_EXIT[lastSignal ?? 'SIGINT'];
       } catch (error) {
         if (error instanceof BenchError) command.error(`error: ${error.message}`);
         throw error;

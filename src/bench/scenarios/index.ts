@@ -3,6 +3,7 @@ import type { Scenario } from '../runner.js';
 import { BenchError } from '../errors.js';
 import { connectScenario } from './connect.js';
 import { controlPlaneScenario } from './control-plane.js';
+import { flowsScenario } from './flows.js';
 import { mapsScenario } from './maps.js';
 import { progCostScenario } from './prog-cost.js';
 
@@ -11,6 +12,7 @@ export const SCENARIOS: readonly Scenario[] = [
   progCostScenario,
   controlPlaneScenario,
   connectScenario,
+  flowsScenario,
 ];
 
 export function scenarioNames(): string[] {
