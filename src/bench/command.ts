@@ -13,6 +13,7 @@ import { requireBpfEnvironment } from '../bpf/environment.js';
 import { BenchError } from './errors.js';
 import { writeCharts } from './charts.js';
 import { renderReport } from './report.js';
+import type { BenchResults } from './results.js';
 import { machineInfo, readResults, writeResults } from './results.js';
 import { runBench } from './runner.js';
 import { scenarioNames, selectScenarios } from './scenarios/index.js';
@@ -45,6 +46,8 @@ export interface BenchCommandOptions {
   readonly docs: boolean;
   /** The sluice version recorded in results.json. */
   readonly sluice: string;
+  /** Run nothing: render the report and charts (and the docs) from DIR/results.json. */
+  readonly from?: string | undefined;
   readonly stderr?: NodeJS.WritableStream;
   readonly stdout?: NodeJS.WritableStream;
 }
@@ -63,17 +66,22 @@ export const SIGNAL_EXIT: Readonly<Record<'SIGINT' | 'SIGTERM', number>> = {
 /** The preface of docs/benchmarks.md. */
 export function docsPreface(): string {
   return [
-    `Regenerate this page with one command, as root on a quiet machine after \`scripts/setup.sh\`:`,
-    `\`${DOCS_COMMAND}\` (every scenario, ${DEFAULT_RUNS} interleaved runs; it rewrites this page,`,
-    '[benchmarks/results.json](benchmarks/results.json) and the charts in',
-    '[benchmarks/](benchmarks/)). The page is the latest full run (not `--quick`), rendered',
-    'from that `results.json` alone, on the machine named below.',
+    'Regenerate this page with one command, as root on a quiet machine after `scripts/setup.sh`:',
+    `\`${DOCS_COMMAND}\` (every scenario, ${DEFAULT_RUNS} interleaved runs of each mode). It rewrites`,
+    "this page and `docs/benchmarks/` (the run's `results.json` and the SVG charts linked below);",
+    `\`${DOCS_COMMAND} --from docs/benchmarks\` renders them again from that file without running`,
+    'anything. The page is the latest full run (not `--quick`), rendered from its `results.json`',
+    'alone, on the machine named below.',
   ].join('\n');
 }
 
 export async function runBenchCommand(options: BenchCommandOptions): Promise<BenchOutcome> {
   const stderr = options.stderr ?? process.stderr;
   const stdout = options.stdout ?? process.stdout;
+  if (options.from !== undefined) {
+    await render(readResults(options.from), options, stderr, stdout);
+    return 'done';
+  }
   const scenarios = selectScenarios(options.scenarios);
   if (options.docs && options.quick) {
     throw new BenchError('--docs records a full run: drop --quick');
@@ -129,17 +137,32 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     process.removeListener('SIGTERM', onSigterm);
   }
   const resultsPath = writeResults(options.out, results);
+  stderr.write(`wrote ${resultsPath}\n`);
   // The report and charts are rendered from the file just written, never from the numbers in
   // memory.
-  const written = readResults(options.out);
+  await render(readResults(options.out), options, stderr, stdout);
+  return 'done';
+}
+
+/** Writes report.md and the charts into --out, and the docs page with --docs. */
+async function render(
+  written: BenchResults,
+  options: BenchCommandOptions,
+  stderr: NodeJS.WritableStream,
+  stdout: NodeJS.WritableStream,
+): Promise<void> {
+  mkdirSync(options.out, { recursive: true });
+  if (options.from !== undefined && resolve(options.from) !== resolve(options.out)) {
+    writeResults(options.out, written);
+  }
   const all = scenarioNames();
   const report = renderReport(written, { charts: true, scenarios: all });
   const reportPath = join(options.out, 'report.md');
   writeFileSync(reportPath, report);
   const charts = await writeCharts(options.out, written);
-  stderr.write(`wrote ${resultsPath}, ${reportPath} and ${charts.length} charts\n`);
+  stderr.write(`wrote ${reportPath} and ${charts.length} charts in ${options.out}\n`);
   if (options.docs) {
-    writeResults(DOCS_DATA_DIR, written);
+    if (resolve(options.from ?? '') !== DOCS_DATA_DIR) writeResults(DOCS_DATA_DIR, written);
     const docsResults = readResults(DOCS_DATA_DIR);
     await writeCharts(DOCS_DATA_DIR, docsResults);
     mkdirSync(dirname(DOCS_FILE), { recursive: true });
@@ -156,5 +179,4 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     stderr.write(`wrote ${DOCS_FILE} and ${DOCS_DATA_DIR}\n`);
   }
   stdout.write(report);
-  return 'done';
 }

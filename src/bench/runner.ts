@@ -3,7 +3,7 @@
  * invocation, so drift of the machine (thermal, other load, page cache) spreads over all modes
  * instead of favouring whichever ran first.
  */
-import { ScenarioProgress } from './progress.js';
+import { formatDuration, ScenarioProgress } from './progress.js';
 import type { Better, BenchResults, Machine, Params, ResultRow } from './results.js';
 import { isoSeconds, summarize } from './results.js';
 
@@ -239,8 +239,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const started = isoSeconds(new Date());
   const results: ResultRow[] = [];
   const count = options.scenarios.length;
+  const t0 = performance.now();
   for (const [i, scenario] of options.scenarios.entries()) {
+    const t = performance.now();
     results.push(...(await runScenario(scenario, { ...options, index: i + 1, count })));
+    const took = formatDuration((performance.now() - t) / 1000);
+    const total = formatDuration((performance.now() - t0) / 1000);
+    options.write(`[${i + 1}/${count} ${scenario.name}] done in ${took} (${total} so far)\n`);
   }
   return { sluice: options.sluice, machine: options.machine, started, results };
 }

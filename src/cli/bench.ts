@@ -30,6 +30,7 @@ interface BenchFlags {
   cpu?: number;
   services?: number[];
   docs: boolean;
+  from?: string;
 }
 
 export function registerBench(program: Command): void {
@@ -58,6 +59,10 @@ export function registerBench(program: Command): void {
       (value: string) => value.split(',').map((n) => integer(1)(n.trim())),
     )
     .option('--docs', 'also write docs/benchmarks.md from this run (not with --quick)', false)
+    .option(
+      '--from <dir>',
+      'run nothing: render report.md and the charts (and with --docs the docs page) from DIR/results.json',
+    )
     .action(async (scenarios: string[], flags: BenchFlags, command: Command) => {
       const unknown = scenarios.filter((s) => !names.includes(s));
       if (unknown.length > 0) {
@@ -77,6 +82,7 @@ export function registerBench(program: Command): void {
           cpu: flags.cpu,
           services: flags.services,
           docs: flags.docs,
+          from: flags.from,
           sluice: version(),
         });
         if (outcome === 'interrupted') process.exitCode = SIGNAL_EXIT[lastSignal ?? 'SIGINT'];

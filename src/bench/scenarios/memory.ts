@@ -24,7 +24,7 @@ const METRICS: readonly MetricSpec[] = [
 ];
 
 export const DEFAULT_SCALES: readonly number[] = [1, 1000, 10_000, 100_000];
-export const QUICK_SCALES: readonly number[] = [1, 100];
+export const QUICK_SCALES: readonly number[] = [100];
 
 function planFor(services: number): ScenarioPlan {
   const params: Params = { services, endpoints: 10 };

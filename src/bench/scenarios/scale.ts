@@ -39,7 +39,7 @@ const METRICS: readonly MetricSpec[] = [
 ];
 
 export const DEFAULT_SCALES: readonly number[] = [1, 1000, 10_000, 100_000];
-export const QUICK_SCALES: readonly number[] = [1, 100];
+export const QUICK_SCALES: readonly number[] = [100];
 /** The largest scale each baseline runs at (beyond, one run takes minutes to hours). */
 export const MAX_SERVICES: Readonly<Record<Mode, number>> = {
   iptables: 10_000,
