@@ -156,9 +156,14 @@ function renderGroup(rows: readonly ResultRow[], comparison: Comparison | undefi
   }
   const header = ['metric', 'unit', 'better', 'mode', 'median', 'min', 'max', 'runs'];
   const align: Align[] = ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right'];
+  const targets = (comparison?.targets.length ?? 0) > 0;
   if (comparison) {
-    header.push(`vs ${comparison.reference}`, 'target');
-    align.push('right', 'left');
+    header.push(`vs ${comparison.reference}`);
+    align.push('right');
+  }
+  if (targets) {
+    header.push('target');
+    align.push('left');
   }
   const body: string[][] = [];
   for (const metric of distinct(rows.map((r) => r.metric))) {
@@ -182,7 +187,7 @@ function renderGroup(rows: readonly ResultRow[], comparison: Comparison | undefi
         if (row === ref) {
           cells.push('reference', '');
         } else if (!ref) {
-          cells.push('-', '');
+          cells.push('no reference', '');
         } else {
           const r = ratio(row, ref);
           const target = comparison.targets.find((t) => t.mode === mode && t.metric === metric);
@@ -192,23 +197,45 @@ function renderGroup(rows: readonly ResultRow[], comparison: Comparison | undefi
           );
         }
       }
-      body.push(cells);
+      body.push(cells.slice(0, header.length));
     }
   }
   return markdownTable(header, align, body);
 }
 
-function explainComparison(reference: string): string {
-  return [
+function explainComparison(comparison: Comparison): string {
+  const { reference } = comparison;
+  const lines = [
     `"vs ${reference}" is each mode's median as a percentage of ${reference}'s, oriented so that`,
     `above 100% is better (for lower-is-better metrics, ${reference}'s median over the mode's).`,
     `"noise" means the two modes' min-max ranges overlap: the spread between runs is larger than`,
-    'the difference, so no ratio is given. A target is met when even the worst pairing of runs',
-    "(the mode's worst against the reference's best) reaches it, not met when even the best",
-    'pairing misses it, and noise otherwise. "1 run" means a side ran once: its spread is',
-    'unknown, so no ratio is given.',
-  ].join('\n');
+    'the difference, so no ratio is given. "1 run" means a side ran once: its spread is unknown,',
+    'so no ratio is given.',
+  ];
+  if (comparison.targets.length > 0) {
+    lines.push(
+      "A target is met when even the worst pairing of runs (the mode's worst against the",
+      "reference's best) reaches it, not met when even the best pairing misses it, and noise",
+      'otherwise.',
+    );
+  }
+  return lines.join('\n');
 }
+
+/** What each known scenario measures, printed under its heading. */
+export const SCENARIO_SUMMARIES: Readonly<Record<string, string>> = {
+  maps: 'Map programming throughput from C (libbpf) and from TypeScript, same object and work.',
+  'prog-cost': 'ns/packet of the TC load balancer by BPF_PROG_TEST_RUN, per case.',
+  'control-plane': 'Time to program N services into an empty datapath, and to carry one change.',
+  connect: 'New TCP connections through a ClusterIP by a C client: rate and latency.',
+  pps: '64-byte UDP packets to a NodePort from outside, counted at the backend.',
+  latency: 'TCP request/response latency through a ClusterIP.',
+  throughput: 'Bulk TCP throughput through a ClusterIP.',
+  flows: 'Conntrack hit cost per packet and conntrack map memory with N tracked flows.',
+  churn: 'Requests that fail while the endpoints of their service change under load.',
+  memory: 'Resident memory of the sluice agent and kernel memory of its BPF maps per scale.',
+  scale: 'End-to-end time to program N services, and new-connection latency with them.',
+};
 
 /** Where the generator and the measured path ran, and any other notes, of a group of rows. */
 function notesText(rows: readonly ResultRow[]): string {
@@ -307,7 +334,7 @@ function seedSection(results: BenchResults): string {
   if (!pps) {
     const ran = rows.some((r) => r.scenario === 'pps');
     const why = ran ? 'pps ran without iptables and a sluice mode side by side' : "pps wasn't run";
-    body.push(['packets/s, iptables', '1.2 Mpps', '', why, '', '']);
+    body.push(['packets/s, iptables', '1.2 Mpps', '1x', why, '', '']);
     body.push([
       'packets/s, ipvs',
       '4.1 Mpps',
@@ -345,7 +372,7 @@ function seedSection(results: BenchResults): string {
     const why = ran
       ? 'latency ran without iptables and a sluice mode side by side'
       : "latency wasn't run";
-    body.push(['latency, iptables', '56 µs', '', why, '', '']);
+    body.push(['latency, iptables', '56 µs', '1x', why, '', '']);
     body.push(['latency, eBPF', '8 µs', times(seedLat.iptables / seedLat.ebpf), why, '', '']);
   } else {
     const r = ratio(lat.best, lat.reference);
@@ -416,6 +443,8 @@ export function renderReport(results: BenchResults, options: ReportOptions = {})
     const rows = results.results.filter((r) => r.scenario === scenario);
     const comparison = comparisonOf(scenario, rows);
     out.push(`## ${scenario}`);
+    const summary = SCENARIO_SUMMARIES[scenario];
+    if (summary) out.push(summary);
     for (const key of distinct(rows.map((r) => paramsKey(r.params)))) {
       const group = rows.filter((r) => paramsKey(r.params) === key);
       out.push(
@@ -423,7 +452,7 @@ export function renderReport(results: BenchResults, options: ReportOptions = {})
         renderGroup(group, comparison),
       );
     }
-    if (comparison) out.push(explainComparison(comparison.reference));
+    if (comparison) out.push(explainComparison(comparison));
     const mine = charts.filter((c) => c.scenario === scenario);
     if (mine.length > 0) {
       out.push(`Charts: ${mine.map((c) => `[${c.metric}](${dir}${c.file})`).join(', ')}.`);

@@ -77,6 +77,31 @@ export function serviceManifests(replicas: number): object[] {
   ];
 }
 
+/** Services the agent's default map sizes hold (bpf/include/lb.h LB_MAP_SIZE, with margin). */
+export const DEFAULT_MAP_SERVICES = 60_000;
+
+/**
+ * Agent config for a lab of `services` services of `endpoints` endpoints: beyond the default map
+ * sizes, the lb maps are sized for them (as an operator would in the agent's config), so 100k
+ * services fit. Undefined when the defaults do.
+ */
+export function agentConfigFor(services: number, endpoints = 10): AgentConfigOverrides | undefined {
+  if (services <= DEFAULT_MAP_SERVICES) return undefined;
+  const pow2 = (n: number): number => 2 ** Math.ceil(Math.log2(n));
+  const frontends = pow2(services * 1.25);
+  const slots = pow2(services * endpoints * 1.25);
+  return {
+    maps: {
+      maxEntries: {
+        lb4_services: frontends,
+        lb4_reverse_nat: frontends,
+        lb_slots: slots,
+        lb4_backends: slots,
+      },
+    },
+  };
+}
+
 export interface BenchLab {
   readonly lab: Lab;
   readonly stateDir: string;
