@@ -93,7 +93,7 @@ function chartFor(scenario: string, metric: string, rows: readonly ResultRow[]):
           mark: { type: 'errorbar' as const, ticks: true },
           encoding: {
             x,
-            y: { field: 'min', type: 'quantitative' as const, scale: yScale(rows) },
+            y: { field: 'min', type: 'quantitative' as const, title: y.title, scale: yScale(rows) },
             y2: { field: 'max' },
             color,
           },
@@ -129,7 +129,7 @@ function chartFor(scenario: string, metric: string, rows: readonly ResultRow[]):
           encoding: {
             x,
             xOffset,
-            y: { field: 'min', type: 'quantitative', scale: yScale(rows) },
+            y: { field: 'min', type: 'quantitative', title: y.title, scale: yScale(rows) },
             y2: { field: 'max' },
           },
         },

@@ -141,6 +141,11 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
   // The report and charts are rendered from the file just written, never from the numbers in
   // memory.
   await render(readResults(options.out), options, stderr, stdout);
+  if (results.failures) {
+    throw new BenchError(
+      `${results.failures.map((f) => f.scenario).join(', ')} failed; the other scenarios' results are written`,
+    );
+  }
   return 'done';
 }
 

@@ -231,9 +231,12 @@ export const SCENARIO_SUMMARIES: Readonly<Record<string, string>> = {
   pps: '64-byte UDP packets to a NodePort from outside, counted at the backend.',
   latency: 'TCP request/response latency through a ClusterIP.',
   throughput: 'Bulk TCP throughput through a ClusterIP.',
-  flows: 'Conntrack hit cost per packet and conntrack map memory with N tracked flows.',
-  churn: 'Requests that fail while the endpoints of their service change under load.',
-  memory: 'Resident memory of the sluice agent and kernel memory of its BPF maps per scale.',
+  flows:
+    "Conntrack hit cost per packet and conntrack map memory with N tracked flows; sluice only (kube-proxy's nf_conntrack is not primed by the bench).",
+  churn:
+    'Requests that fail while the endpoints of their service change under load (backends keep serving: failures come from the proxy update).',
+  memory:
+    'Resident memory of the sluice agent and kernel memory of its BPF maps per scale; sluice only (the lab runs no kube-proxy process to compare).',
   scale: 'End-to-end time to program N services, and new-connection latency with them.',
 };
 
@@ -435,7 +438,11 @@ export function renderReport(results: BenchResults, options: ReportOptions = {})
   if (results.results.length === 0) out.push('No results.');
   const ran = distinct(results.results.map((r) => r.scenario));
   const absent = (options.scenarios ?? []).filter((s) => !ran.includes(s));
-  if (absent.length > 0) out.push(`Not run: ${absent.join(', ')}.`);
+  const failed = results.failures ?? [];
+  for (const f of failed)
+    out.push(`**${f.scenario} failed** in this run: ${f.error.split('\n')[0] ?? ''}`);
+  const notRun = absent.filter((s) => !failed.some((f) => f.scenario === s));
+  if (notRun.length > 0) out.push(`Not run: ${notRun.join(', ')}.`);
   out.push(seedSection(results));
   const charts = options.charts ? chartSpecs(results) : [];
   const dir = options.chartDir ? `${options.chartDir.replace(/\/$/, '')}/` : '';

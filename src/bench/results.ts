@@ -40,6 +40,8 @@ const BenchResults = z.object({
   machine: Machine,
   started: z.string(),
   results: z.array(ResultRow),
+  /** Scenarios that failed in this run, with the error: their rows are missing. */
+  failures: z.array(z.object({ scenario: z.string(), error: z.string() })).optional(),
 });
 
 export type Better = z.infer<typeof Better>;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Samples, Scenario } from './runner.js';
-import { NOTE, runScenario, schedule } from './runner.js';
+import { NOTE, runBench, runScenario, schedule } from './runner.js';
 
 describe('schedule', () => {
   it('interleaves modes run by run: A B A B A B', () => {
@@ -187,5 +187,58 @@ describe('plans', () => {
       /stop/,
     );
     assert.equal(tornDown, true);
+  });
+});
+
+describe('runBench', () => {
+  const machine = { kernel: 'k', cpus: 2, cpuModel: 'm', memGiB: 1 };
+  const failing: Scenario = {
+    name: 'broken',
+    modes: ['A'],
+    metrics: [{ name: 'rate', unit: 'ops/s', better: 'higher' }],
+    plan: () => ({ params: {}, run: () => Promise.reject(new Error('no lab today')) }),
+  };
+
+  it('records a failed scenario and still runs the others', async () => {
+    const results = await runBench({
+      ...quiet,
+      runs: 1,
+      signal: new AbortController().signal,
+      scenarios: [failing, fakeScenario([], { A: [1], B: [2] })],
+      sluice: 'test',
+      machine,
+    });
+    assert.deepEqual(results.failures, [{ scenario: 'broken', error: 'no lab today' }]);
+    assert.deepEqual(
+      results.results.map((r) => r.scenario),
+      ['fake', 'fake'],
+    );
+  });
+
+  it('stops at once when interrupted', async () => {
+    const controller = new AbortController();
+    const calls: string[] = [];
+    const interrupting: Scenario = {
+      ...failing,
+      plan: () => ({
+        params: {},
+        run: () => {
+          controller.abort(new Error('stop'));
+          return Promise.reject(new Error('stop'));
+        },
+      }),
+    };
+    await assert.rejects(
+      runBench({
+        ...quiet,
+        runs: 1,
+        signal: controller.signal,
+        scenarios: [interrupting, fakeScenario(calls, { A: [1], B: [2] })],
+        sluice: 'test',
+        machine,
+      }),
+      /stop/,
+    );
+    assert.deepEqual(calls, []);
   });
 });

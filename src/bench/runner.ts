@@ -230,6 +230,8 @@ async function runPlan(
 
 export interface BenchOptions extends RunOptions {
   readonly scenarios: readonly Scenario[];
+  /** Throw on the first failed scenario instead of recording it and going on. */
+  readonly stopOnFailure?: boolean;
   readonly sluice: string;
   readonly machine: Machine;
 }
@@ -238,14 +240,31 @@ export interface BenchOptions extends RunOptions {
 export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const started = isoSeconds(new Date());
   const results: ResultRow[] = [];
+  const failures: { scenario: string; error: string }[] = [];
   const count = options.scenarios.length;
   const t0 = performance.now();
   for (const [i, scenario] of options.scenarios.entries()) {
     const t = performance.now();
-    results.push(...(await runScenario(scenario, { ...options, index: i + 1, count })));
+    try {
+      results.push(...(await runScenario(scenario, { ...options, index: i + 1, count })));
+    } catch (error) {
+      // Ctrl-C stops everything; any other failure costs this scenario only, so a long run
+      // keeps what the others measured (the command still exits non-zero).
+      if (options.signal.aborted || options.stopOnFailure) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      failures.push({ scenario: scenario.name, error: message });
+      options.write(`[${i + 1}/${count} ${scenario.name}] FAILED: ${message}\n`);
+      continue;
+    }
     const took = formatDuration((performance.now() - t) / 1000);
     const total = formatDuration((performance.now() - t0) / 1000);
     options.write(`[${i + 1}/${count} ${scenario.name}] done in ${took} (${total} so far)\n`);
   }
-  return { sluice: options.sluice, machine: options.machine, started, results };
+  return {
+    sluice: options.sluice,
+    machine: options.machine,
+    started,
+    results,
+    ...(failures.length > 0 ? { failures } : {}),
+  };
 }

@@ -165,6 +165,19 @@ export async function downBenchLab(l: BenchLab): Promise<void> {
   }
 }
 
+/** Takes every lab down, even when one fails (then throws the first failure, after all). */
+export async function downBenchLabs(labs: Iterable<BenchLab>): Promise<void> {
+  const errors: unknown[] = [];
+  for (const l of labs) {
+    try {
+      await downBenchLab(l);
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
+}
+
 /** Writes `count` filler services to a manifest file in the lab's scratch directory. */
 export function writeFillers(l: BenchLab, count: number): string {
   const path = join(l.dir, `fillers-${count}.yaml`);

@@ -18,7 +18,7 @@ import type { BenchLab } from '../lab/single-node.js';
 import {
   backendPods,
   connectBench,
-  downBenchLab,
+  downBenchLabs,
   requireConnectBench,
   upBenchLab,
 } from '../lab/single-node.js';
@@ -134,8 +134,11 @@ function planFor(sizes: Sizes): ScenarioPlan {
       };
     },
     async teardown() {
-      for (const l of labs.values()) await downBenchLab(l);
-      labs.clear();
+      try {
+        await downBenchLabs(labs.values());
+      } finally {
+        labs.clear();
+      }
     },
   };
 }

@@ -25,7 +25,7 @@ import type { BenchLab } from '../lab/single-node.js';
 import {
   agentConfigFor,
   connectBench,
-  downBenchLab,
+  downBenchLabs,
   requireConnectBench,
   upBenchLab,
   writeFillers,
@@ -110,8 +110,11 @@ function planFor(services: number, seconds: number): ScenarioPlan {
       }
     },
     async teardown() {
-      for (const l of labs.values()) await downBenchLab(l);
-      labs.clear();
+      try {
+        await downBenchLabs(labs.values());
+      } finally {
+        labs.clear();
+      }
     },
   };
 }
