@@ -52,7 +52,8 @@ export interface BenchCommandOptions {
   readonly stdout?: NodeJS.WritableStream;
 }
 
-export type BenchOutcome = 'done' | 'interrupted';
+/** failed: some scenarios failed; the others' results were written. */
+export type BenchOutcome = 'done' | 'interrupted' | 'failed';
 
 /** The signal that interrupted the last run (for its exit status). */
 export let lastSignal: 'SIGINT' | 'SIGTERM' | undefined;
@@ -142,9 +143,9 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
   // memory.
   await render(readResults(options.out), options, stderr, stdout);
   if (results.failures) {
-    throw new BenchError(
-      `${results.failures.map((f) => f.scenario).join(', ')} failed; the other scenarios' results are written`,
-    );
+    const names = results.failures.map((f) => f.scenario).join(', ');
+    stderr.write(`sluice bench: ${names} failed; the other scenarios' results are written\n`);
+    return 'failed';
   }
   return 'done';
 }

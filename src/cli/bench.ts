@@ -86,6 +86,7 @@ export function registerBench(program: Command): void {
           sluice: version(),
         });
         if (outcome === 'interrupted') process.exitCode = SIGNAL_EXIT[lastSignal ?? 'SIGINT'];
+        if (outcome === 'failed') process.exitCode = 1;
       } catch (error) {
         if (error instanceof BenchError) command.error(`error: ${error.message}`);
         throw error;

@@ -47,7 +47,9 @@ const METRICS: readonly MetricSpec[] = [
 
 /**
  * 100k is not in the default list: through the lab one run takes minutes (the lab's manifest
- * handling dominates), so `--services 1,1000,10000,100000` asks for it explicitly.
+ * handling dominates), and today it fails: the manifest readers (model/manifests.ts and
+ * sources/manifests.ts) push a file's documents as call arguments, which overflows the stack
+ * at about 125k documents (2 per service). `--services ...,100000` asks for it explicitly.
  */
 export const DEFAULT_SCALES: readonly number[] = [1, 1000, 10_000];
 export const QUICK_SCALES: readonly number[] = [100];
