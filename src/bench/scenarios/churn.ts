@@ -13,6 +13,10 @@
  * (a half-applied rule set, a service briefly without backends), never a backend that went away.
  * A change starts no sooner than 1/N s after the previous one, and only once the previous one is
  * programmed: endpoint-change-rate is the rate reached, lower than N when programming is slower.
+ * Through the lab each change is a full converge (state file, every proxy synced, the agent's
+ * health polled), measured here at 1000 services: about 4 s per change for iptables and
+ * nftables, 0.8 s for sluice, so the rate reached is far below 10/s in every mode; a faster
+ * driver (the proxies' partial syncs and the agent's source fed directly) is future work.
  */
 import type { BenchLab } from '../lab/single-node.js';
 import {
