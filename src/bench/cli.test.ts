@@ -164,7 +164,7 @@ describe('sluice bench (CLI)', () => {
     const { code, stderr } = await sluice(
       ['bench', 'maps', '--runs', '1', '--out', out],
       (text, pid) => {
-        const m = /c-libbpf: \(pid (\d+)\)/.exec(text);
+        const m = /c-libbpf\] \(pid (\d+)\)/.exec(text);
         if (m && !sent) {
           sent = true;
           childPid = Number(m[1]);
@@ -173,9 +173,29 @@ describe('sluice bench (CLI)', () => {
       },
     );
     assert.equal(code, 130, stderr);
-    assert.match(stderr, /interrupted, nothing written/);
+    assert.match(stderr, /interrupted, cleaned up, nothing written/);
     assert.ok(childPid);
     assert.equal(existsSync(`/proc/${childPid}`), false, 'map_bench still running');
     assert.equal(existsSync(join(out, RESULTS_FILE)), false);
+  });
+
+  it('stops on SIGTERM while labs come up: exit 143, every lab of the run removed', async () => {
+    const out = tmp();
+    let sent = false;
+    const { code, stderr } = await sluice(
+      ['bench', 'churn', '--quick', '--out', out],
+      (text, pid) => {
+        // The iptables lab is up and the nftables lab is on its way.
+        if (!sent && /bringing up the nftables lab/.test(text)) {
+          sent = true;
+          process.kill(pid, 'SIGTERM');
+        }
+      },
+    );
+    assert.equal(code, 143, stderr);
+    assert.match(stderr, /interrupted, cleaned up, nothing written/);
+    assert.equal(existsSync(join(out, RESULTS_FILE)), false);
+    const left = execFileSync('ip', ['netns', 'list']).toString();
+    assert.doesNotMatch(left, /^sl-h[ins]-/m, 'the churn labs are gone');
   });
 });

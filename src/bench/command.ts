@@ -1,7 +1,9 @@
 /**
  * What `sluice bench` does: run the scenarios (modes interleaved), write DIR/results.json, then
- * render DIR/report.md from that file (and docs/benchmarks.md with --docs). Ctrl-C stops the
- * current run (the C child is killed by its PID, objects are closed) and writes nothing.
+ * render DIR/report.md and the SVG charts from that file (and docs/benchmarks.md with --docs).
+ * Ctrl-C (SIGINT) or SIGTERM aborts the run: the current scenario stops its work (children are
+ * killed by their PIDs), every plan's teardown removes its labs, namespaces and pins, nothing is
+ * written, and the command exits non-zero (130, or 143 for SIGTERM).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -9,13 +11,16 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireBpfEnvironment } from '../bpf/environment.js';
 import { BenchError } from './errors.js';
+import { writeCharts } from './charts.js';
 import { renderReport } from './report.js';
+import type { BenchResults } from './results.js';
 import { machineInfo, readResults, writeResults } from './results.js';
 import { runBench } from './runner.js';
-import { selectScenarios } from './scenarios/index.js';
+import { scenarioNames, selectScenarios } from './scenarios/index.js';
 
 export const DEFAULT_RUNS = 5;
-export const QUICK_RUNS = 3;
+/** --quick: one run of each mode at small sizes, every scenario in under 3 minutes. */
+export const QUICK_RUNS = 1;
 export const DEFAULT_OUT = 'bench-out';
 
 /** The checked-in benchmark page: the latest full run. */
@@ -23,6 +28,8 @@ export const DOCS_FILE = resolve(
   dirname(fileURLToPath(import.meta.url)),
   '../../docs/benchmarks.md',
 );
+/** The docs page's results.json and charts (linked from it). */
+export const DOCS_DATA_DIR = resolve(dirname(DOCS_FILE), 'benchmarks');
 export const DOCS_COMMAND = './sluice bench --docs';
 
 export interface BenchCommandOptions {
@@ -39,24 +46,43 @@ export interface BenchCommandOptions {
   readonly docs: boolean;
   /** The sluice version recorded in results.json. */
   readonly sluice: string;
+  /** Run nothing: render the report and charts (and the docs) from DIR/results.json. */
+  readonly from?: string | undefined;
   readonly stderr?: NodeJS.WritableStream;
   readonly stdout?: NodeJS.WritableStream;
 }
 
-export type BenchOutcome = 'done' | 'interrupted';
+/** failed: some scenarios failed; the others' results were written. */
+export type BenchOutcome = 'done' | 'interrupted' | 'failed';
+
+/** The signal that interrupted the last run (for its exit status). */
+export let lastSignal: 'SIGINT' | 'SIGTERM' | undefined;
+
+/** Exit status of an interrupted run: 128 + the signal's number, as a shell reports it. */
+export const SIGNAL_EXIT: Readonly<Record<'SIGINT' | 'SIGTERM', number>> = {
+  SIGINT: 130,
+  SIGTERM: 143,
+};
 
 /** The preface of docs/benchmarks.md. */
 export function docsPreface(): string {
   return [
-    'The latest full run of every scenario (not `--quick`), rendered from its `results.json`.',
-    `Regenerate it (as root, after \`scripts/setup.sh\`) with`,
-    `\`${DOCS_COMMAND}\`.`,
+    'Regenerate this page with one command, as root on a quiet machine after `scripts/setup.sh`:',
+    `\`${DOCS_COMMAND}\` (every scenario, ${DEFAULT_RUNS} interleaved runs of each mode). It rewrites`,
+    "this page and `docs/benchmarks/` (the run's `results.json` and the SVG charts linked below);",
+    `\`${DOCS_COMMAND} --from docs/benchmarks\` renders them again from that file without running`,
+    'anything. The page is the latest full run (not `--quick`), rendered from its `results.json`',
+    'alone, on the machine named below.',
   ].join('\n');
 }
 
 export async function runBenchCommand(options: BenchCommandOptions): Promise<BenchOutcome> {
   const stderr = options.stderr ?? process.stderr;
   const stdout = options.stdout ?? process.stdout;
+  if (options.from !== undefined) {
+    await render(readResults(options.from), options, stderr, stdout);
+    return 'done';
+  }
   const scenarios = selectScenarios(options.scenarios);
   if (options.docs && options.quick) {
     throw new BenchError('--docs records a full run: drop --quick');
@@ -68,17 +94,30 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
   requireBpfEnvironment();
 
   const controller = new AbortController();
-  const onSigint = (): void => {
-    stderr.write('\ninterrupt: stopping (Ctrl-C again to force)\n');
-    controller.abort(new Error('interrupted'));
+  let received: 'SIGINT' | 'SIGTERM' | undefined;
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+    if (received) {
+      // A second signal: the default action ends the process at once, cleanup or not.
+      stderr.write(`\n${signal} again: exiting without cleanup; 'sluice lab down' removes labs\n`);
+      process.exit(SIGNAL_EXIT[signal]);
+    }
+    received = signal;
+    stderr.write(`\n${signal}: stopping and cleaning up (send it again to force)\n`);
+    controller.abort(new Error(`interrupted by ${signal}`));
   };
-  // once: a second Ctrl-C falls through to Node's default and ends the process.
-  process.once('SIGINT', onSigint);
+  const onSigint = (): void => onSignal('SIGINT');
+  const onSigterm = (): void => onSignal('SIGTERM');
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+  const runs = options.runs ?? (options.quick ? QUICK_RUNS : DEFAULT_RUNS);
+  stderr.write(
+    `sluice bench: ${scenarios.map((s) => s.name).join(', ')}; ${runs} run${runs === 1 ? '' : 's'} of each mode${options.quick ? ', quick sizes' : ''}\n`,
+  );
   let results;
   try {
     results = await runBench({
       scenarios,
-      runs: options.runs ?? (options.quick ? QUICK_RUNS : DEFAULT_RUNS),
+      runs,
       quick: options.quick,
       cpu: options.cpu,
       services: options.services,
@@ -89,29 +128,61 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     });
   } catch (error) {
     if (controller.signal.aborted) {
-      stderr.write('sluice bench: interrupted, nothing written\n');
+      lastSignal = received;
+      stderr.write('sluice bench: interrupted, cleaned up, nothing written\n');
       return 'interrupted';
     }
     throw error;
   } finally {
     process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGTERM', onSigterm);
   }
-
   const resultsPath = writeResults(options.out, results);
-  // The report is rendered from the file just written, never from the numbers in memory.
-  const written = readResults(options.out);
-  const report = renderReport(written);
+  stderr.write(`wrote ${resultsPath}\n`);
+  // The report and charts are rendered from the file just written, never from the numbers in
+  // memory.
+  await render(readResults(options.out), options, stderr, stdout);
+  if (results.failures) {
+    const names = results.failures.map((f) => f.scenario).join(', ');
+    stderr.write(`sluice bench: ${names} failed; the other scenarios' results are written\n`);
+    return 'failed';
+  }
+  return 'done';
+}
+
+/** Writes report.md and the charts into --out, and the docs page with --docs. */
+async function render(
+  written: BenchResults,
+  options: BenchCommandOptions,
+  stderr: NodeJS.WritableStream,
+  stdout: NodeJS.WritableStream,
+): Promise<void> {
+  mkdirSync(options.out, { recursive: true });
+  if (options.from !== undefined && resolve(options.from) !== resolve(options.out)) {
+    writeResults(options.out, written);
+  }
+  const all = scenarioNames();
+  const report = renderReport(written, { charts: true, scenarios: all });
   const reportPath = join(options.out, 'report.md');
   writeFileSync(reportPath, report);
-  stderr.write(`wrote ${resultsPath} and ${reportPath}\n`);
+  const charts = await writeCharts(options.out, written);
+  stderr.write(`wrote ${reportPath} and ${charts.length} charts in ${options.out}\n`);
   if (options.docs) {
+    if (resolve(options.from ?? '') !== DOCS_DATA_DIR) writeResults(DOCS_DATA_DIR, written);
+    const docsResults = readResults(DOCS_DATA_DIR);
+    await writeCharts(DOCS_DATA_DIR, docsResults);
     mkdirSync(dirname(DOCS_FILE), { recursive: true });
     writeFileSync(
       DOCS_FILE,
-      renderReport(written, { title: 'Benchmarks', preface: docsPreface() }),
+      renderReport(docsResults, {
+        title: 'Benchmarks',
+        preface: docsPreface(),
+        charts: true,
+        chartDir: 'benchmarks',
+        scenarios: all,
+      }),
     );
-    stderr.write(`wrote ${DOCS_FILE}\n`);
+    stderr.write(`wrote ${DOCS_FILE} and ${DOCS_DATA_DIR}\n`);
   }
   stdout.write(report);
-  return 'done';
 }

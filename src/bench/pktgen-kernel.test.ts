@@ -120,7 +120,11 @@ describe('pps in a lab', () => {
     const manifest = join(manifestDir, 'pps.yaml');
     writeFileSync(manifest, toYaml(ppsManifests(1)));
     l = await upLab({ proxy: 'nftables', name: labName }, manifest, stateDir);
-    const ctx = { signal: new AbortController().signal, progress: () => undefined };
+    const ctx = {
+      signal: new AbortController().signal,
+      progress: () => undefined,
+      note: () => undefined,
+    };
     const got = await measure('nftables', l, 'steady', { generator: 0, node: 0 }, 0.5, ctx);
     assert.ok(got.pps !== undefined && got.pps > 0, `pps ${got.pps}`);
     assert.ok(

@@ -195,7 +195,8 @@ describe('renderReport with a second reference and per-placement targets (latenc
     ],
   });
   const group = (cpus: string): string => {
-    const start = md.indexOf(`\`cpus=${cpus}\``);
+    // After the heading: the seed section above also names the placements.
+    const start = md.indexOf(`\`cpus=${cpus}\``, md.indexOf('## latency'));
     const end = md.indexOf('Parameters:', start + 1);
     return md.slice(start, end === -1 ? undefined : end);
   };
@@ -227,6 +228,83 @@ describe('renderReport with a second reference and per-placement targets (latenc
   });
 
   it('is still prettier-formatted markdown', async () => {
+    assert.equal(await format(md, { parser: 'markdown', printWidth: 100 }), md);
+  });
+});
+
+function labRow(
+  scenario: string,
+  mode: string,
+  metric: string,
+  better: 'higher' | 'lower',
+  s: [number, number, number],
+  extra: Partial<ResultRow> = {},
+): ResultRow {
+  const [median, min, max] = s;
+  return {
+    scenario,
+    mode,
+    params: { services: 1000 },
+    metric,
+    unit: better === 'higher' ? 'packets/s' : 'µs',
+    better,
+    median,
+    min,
+    max,
+    runs: 3,
+    ...extra,
+  };
+}
+
+describe('renderReport: lab scenarios', () => {
+  const lab: BenchResults = {
+    ...results,
+    results: [
+      labRow('pps', 'iptables', 'pps', 'higher', [1e6, 0.9e6, 1.1e6], {
+        notes: { 'generator-cpus': '1', 'measured-cpus': '0' },
+      }),
+      labRow('pps', 'sluice-xdp', 'pps', 'higher', [3e6, 2.9e6, 3.1e6], {
+        notes: { 'generator-cpus': '1', 'measured-cpus': '0' },
+      }),
+      labRow('churn', 'iptables', 'failed-requests', 'lower', [3, 3, 3], { runs: 1 }),
+      labRow('churn', 'sluice-socket', 'failed-requests', 'lower', [0, 0, 0], { runs: 1 }),
+    ],
+  };
+  const md = renderReport(lab, {
+    charts: true,
+    chartDir: 'charts',
+    scenarios: ['pps', 'churn', 'flows'],
+  });
+
+  it('compares with iptables when the scenario ran it, without being listed', () => {
+    assert.equal(tableRow(md, 'pps', 'sluice-xdp').at(-1), '300%');
+  });
+
+  it('gives no ratio from a single run', () => {
+    assert.equal(tableRow(md, 'failed-requests', 'sluice-socket').at(-1), '1 run');
+  });
+
+  it('says where the generator and the measured path ran, and what was not run', () => {
+    assert.match(md, /generator CPUs: 1; measured path CPUs: 0/);
+    assert.match(md, /CPUs not recorded/);
+    assert.match(md, /^Not run: flows\.$/m);
+  });
+
+  it("puts the seed's figures beside ours and says where we fall short", () => {
+    const seed = md.slice(md.indexOf('## Against the seed'), md.indexOf('## pps'));
+    assert.match(
+      seed,
+      /\| packets\/s, eBPF \(sluice-xdp\) +\| +9\.4 Mpps \| +7\.8x \| +3\.00 Mpps \| +3\.0x \| falls short: 3\.0x against the seed's 7\.8x/,
+    );
+    assert.match(seed, /no ipvs mode in the lab/);
+    assert.match(seed, /latency wasn't run/);
+  });
+
+  it('links the charts of each scenario', () => {
+    assert.match(md, /Charts: \[pps\]\(charts\/pps-pps\.svg\)\./);
+  });
+
+  it('is prettier-formatted', async () => {
     assert.equal(await format(md, { parser: 'markdown', printWidth: 100 }), md);
   });
 });

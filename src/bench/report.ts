@@ -3,7 +3,9 @@
  * results give the same text, and the text is already in prettier's markdown form, so a
  * rendered report can be checked in under docs/ as it is.
  */
-import type { BenchResults, ResultRow } from './results.js';
+import { chartSpecs } from './charts.js';
+import type { BenchResults, Params, ResultRow } from './results.js';
+import { NOTE } from './runner.js';
 
 /** A goal from the issue: `mode` reaches at least `percent` of the reference on `metric`. */
 export interface Target {
@@ -55,7 +57,22 @@ function appliesTo(target: Target, params: ResultRow['params']): boolean {
   return Object.entries(target.params ?? {}).every(([k, v]) => params[k] === v);
 }
 
-type Spread = Pick<ResultRow, 'median' | 'min' | 'max' | 'better'>;
+/** The baseline of scenarios not listed in COMPARISONS, when they ran it. */
+export const DEFAULT_REFERENCE = 'iptables';
+
+/** How a scenario's rows are compared: as COMPARISONS says, else against iptables if it ran. */
+export function comparisonOf(
+  scenario: string,
+  rows: readonly Pick<ResultRow, 'mode'>[],
+): Comparison | undefined {
+  const listed = COMPARISONS[scenario];
+  if (listed) return listed;
+  return rows.some((r) => r.mode === DEFAULT_REFERENCE)
+    ? { reference: DEFAULT_REFERENCE, targets: [] }
+    : undefined;
+}
+
+type Spread = Pick<ResultRow, 'median' | 'min' | 'max' | 'better'> & { runs?: number };
 
 /** Do the min-max ranges of two rows overlap? Then the spread is larger than the effect. */
 export function rangesOverlap(a: Spread, b: Spread): boolean {
@@ -83,8 +100,12 @@ export function percentOf(
   return (higher ? mine / theirs : theirs / mine) * 100;
 }
 
-/** The ratio to print: a percentage, or 'noise' when the ranges overlap. */
-export function ratio(row: Spread, ref: Spread): number | 'noise' {
+/**
+ * The ratio to print: a percentage; 'noise' when the ranges overlap; '1 run' when either side
+ * has a single run, so its spread is unknown and the ratio cannot be told from noise.
+ */
+export function ratio(row: Spread, ref: Spread): number | 'noise' | '1 run' {
+  if ((row.runs ?? 2) < 2 || (ref.runs ?? 2) < 2) return '1 run';
   return rangesOverlap(row, ref) ? 'noise' : percentOf(row, ref);
 }
 
@@ -160,9 +181,14 @@ function renderGroup(rows: readonly ResultRow[], comparison: Comparison | undefi
   const header = ['metric', 'unit', 'better', 'mode', 'median', 'min', 'max', 'runs'];
   const align: Align[] = ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right'];
   const also = comparison?.also ?? [];
+  const targets = (comparison?.targets.length ?? 0) > 0;
   if (comparison) {
-    header.push(`vs ${comparison.reference}`, ...also.map((m) => `vs ${m}`), 'target');
-    align.push('right', ...also.map((): Align => 'right'), 'left');
+    header.push(`vs ${comparison.reference}`, ...also.map((m) => `vs ${m}`));
+    align.push('right', ...also.map((): Align => 'right'));
+  }
+  if (targets) {
+    header.push('target');
+    align.push('left');
   }
   const body: string[][] = [];
   for (const metric of distinct(rows.map((r) => r.metric))) {
@@ -187,13 +213,13 @@ function renderGroup(rows: readonly ResultRow[], comparison: Comparison | undefi
         if (row === ref) {
           cells.push('reference');
         } else if (!ref) {
-          cells.push('-');
+          cells.push('no reference');
         } else {
           const r = ratio(row, ref);
           const target = comparison.targets.find(
             (t) => t.mode === mode && t.metric === metric && appliesTo(t, row.params),
           );
-          cells.push(r === 'noise' ? 'noise' : formatPercent(r));
+          cells.push(typeof r === 'string' ? r : formatPercent(r));
           if (target)
             targetCell = `>= ${target.percent}%: ${targetStatus(row, ref, target.percent)}`;
         }
@@ -205,28 +231,225 @@ function renderGroup(rows: readonly ResultRow[], comparison: Comparison | undefi
               ? 'reference'
               : r === undefined
                 ? '-'
-                : r === 'noise'
-                  ? 'noise'
+                : typeof r === 'string'
+                  ? r
                   : formatPercent(r),
           );
         }
         cells.push(targetCell);
       }
-      body.push(cells);
+      body.push(cells.slice(0, header.length));
     }
   }
   return markdownTable(header, align, body);
 }
 
-function explainComparison(reference: string): string {
-  return [
+function explainComparison(comparison: Comparison): string {
+  const { reference } = comparison;
+  const lines = [
     `"vs ${reference}" is each mode's median as a percentage of ${reference}'s, oriented so that`,
     `above 100% is better (for lower-is-better metrics, ${reference}'s median over the mode's).`,
     `"noise" means the two modes' min-max ranges overlap: the spread between runs is larger than`,
-    'the difference, so no ratio is given. A target is met when even the worst pairing of runs',
-    "(the mode's worst against the reference's best) reaches it, not met when even the best",
-    'pairing misses it, and noise otherwise.',
-  ].join('\n');
+    'the difference, so no ratio is given. "1 run" means a side ran once: its spread is unknown,',
+    'so no ratio is given.',
+  ];
+  if (comparison.targets.length > 0) {
+    lines.push(
+      "A target is met when even the worst pairing of runs (the mode's worst against the",
+      "reference's best) reaches it, not met when even the best pairing misses it, and noise",
+      'otherwise.',
+    );
+  }
+  return lines.join('\n');
+}
+
+/** What each known scenario measures, printed under its heading. */
+export const SCENARIO_SUMMARIES: Readonly<Record<string, string>> = {
+  maps: 'Map programming throughput from C (libbpf) and from TypeScript, same object and work.',
+  'prog-cost': 'ns/packet of the TC load balancer by BPF_PROG_TEST_RUN, per case.',
+  'control-plane': 'Time to program N services into an empty datapath, and to carry one change.',
+  connect: 'New TCP connections through a ClusterIP by a C client: rate and latency.',
+  pps: '64-byte UDP packets to a NodePort from outside, counted at the backend.',
+  latency: 'TCP request/response latency through a ClusterIP.',
+  throughput: 'Bulk TCP throughput through a ClusterIP.',
+  flows:
+    "Conntrack hit cost per packet and conntrack map memory with N tracked flows; sluice only (kube-proxy's nf_conntrack is not primed by the bench).",
+  churn:
+    'Requests that fail while the endpoints of their service change under load (backends keep serving: failures come from the proxy update).',
+  memory:
+    'Resident memory of the sluice agent and kernel memory of its BPF maps per scale; sluice only (the lab runs no kube-proxy process to compare).',
+  scale: 'End-to-end time to program N services, and new-connection latency with them.',
+};
+
+/** Where the generator and the measured path ran, and any other notes, of a group of rows. */
+function notesText(rows: readonly ResultRow[]): string {
+  const describe = (notes: Params | undefined): string => {
+    const n = { ...notes };
+    const parts: string[] = [];
+    const gen = n[NOTE.generatorCpus];
+    const measured = n[NOTE.measuredCpus];
+    delete n[NOTE.generatorCpus];
+    delete n[NOTE.measuredCpus];
+    parts.push(
+      gen === undefined && measured === undefined
+        ? 'CPUs not recorded (not pinned)'
+        : `generator CPUs: ${gen ?? 'not recorded'}; measured path CPUs: ${measured ?? 'not recorded'}`,
+    );
+    for (const [k, v] of Object.entries(n)) parts.push(`\`${k}=${v}\``);
+    return parts.join(', ');
+  };
+  const modes = distinct(rows.map((r) => r.mode));
+  const perMode = modes.map((m) => describe(rows.find((r) => r.mode === m)?.notes));
+  if (distinct(perMode).length === 1) return `Ran with: ${perMode[0] ?? ''}.`;
+  return `Ran with: ${modes.map((m, i) => `${m}: ${perMode[i] ?? ''}`).join('; ')}.`;
+}
+
+/** The seed's figures (the issue): what sluice is measured against beyond kube-proxy. */
+export const SEED = {
+  pps: { iptables: 1.2e6, ipvs: 4.1e6, ebpf: 9.4e6 },
+  latencyUs: { iptables: 56, ebpf: 8 },
+} as const;
+
+interface SeedPair {
+  params: Params;
+  reference: ResultRow;
+  best: ResultRow;
+}
+
+/**
+ * iptables and the best sluice mode on one metric, from the parameter set with the most
+ * services where both ran (the seed's claims are about large clusters).
+ */
+function seedPair(
+  rows: readonly ResultRow[],
+  scenario: string,
+  metric: (r: ResultRow) => boolean,
+): SeedPair | undefined {
+  const mine = rows.filter((r) => r.scenario === scenario && metric(r));
+  const keys = distinct(mine.map((r) => paramsKey(r.params)));
+  const scale = (k: string): number => {
+    const v = mine.find((r) => paramsKey(r.params) === k)?.params.services;
+    return typeof v === 'number' ? v : 0;
+  };
+  keys.sort((a, b) => scale(b) - scale(a));
+  for (const key of keys) {
+    const group = mine.filter((r) => paramsKey(r.params) === key);
+    const reference = group.find((r) => r.mode === DEFAULT_REFERENCE);
+    const sluice = group.filter((r) => r.mode.startsWith('sluice-'));
+    if (!reference || sluice.length === 0) continue;
+    const best = sluice.reduce((a, b) =>
+      percentOf(b, reference) > percentOf(a, reference) ? b : a,
+    );
+    return { params: reference.params, reference, best };
+  }
+  return undefined;
+}
+
+function times(x: number): string {
+  return `${x < 10 ? x.toFixed(1) : Math.round(x)}x`;
+}
+
+/** A verdict on our ratio against the seed's: short of it, or reaching it, or noise. */
+function seedVerdict(pair: SeedPair, seedRatio: number): string {
+  const r = ratio(pair.best, pair.reference);
+  if (r === 'noise')
+    return `noise: ${pair.best.mode} and iptables overlap; we fall short of the seed's ${times(seedRatio)}`;
+  if (r === '1 run') return `1 run: spread unknown, no verdict`;
+  const ours = r / 100;
+  return ours >= seedRatio
+    ? `reaches the seed's ${times(seedRatio)}`
+    : `falls short: ${times(ours)} against the seed's ${times(seedRatio)}`;
+}
+
+function seedSection(results: BenchResults): string {
+  const rows = results.results;
+  const out: string[] = [
+    '## Against the seed',
+    [
+      "The seed's figures are iptables 1.2 Mpps, ipvs 4.1 Mpps and eBPF 9.4 Mpps, and 56 µs",
+      'of latency with iptables against 8 µs with eBPF. Absolute figures depend on the machine,',
+      "so the comparison is of ratios to iptables measured in the same run; sluice's is its best",
+      'mode, at the largest service count both ran.',
+    ].join('\n'),
+  ];
+  const body: string[][] = [];
+  const pps = seedPair(rows, 'pps', (r) => r.metric === 'pps');
+  const seedPps = SEED.pps;
+  if (!pps) {
+    const ran = rows.some((r) => r.scenario === 'pps');
+    const why = ran ? 'pps ran without iptables and a sluice mode side by side' : "pps wasn't run";
+    body.push(['packets/s, iptables', '1.2 Mpps', '1x', why, '', '']);
+    body.push([
+      'packets/s, ipvs',
+      '4.1 Mpps',
+      times(seedPps.ipvs / seedPps.iptables),
+      'no ipvs mode in the lab',
+      '',
+      '',
+    ]);
+    body.push(['packets/s, eBPF', '9.4 Mpps', times(seedPps.ebpf / seedPps.iptables), why, '', '']);
+  } else {
+    const mpps = (x: number): string => `${(x / 1e6).toPrecision(3)} Mpps`;
+    const r = ratio(pps.best, pps.reference);
+    body.push(['packets/s, iptables', '1.2 Mpps', '1x', mpps(pps.reference.median), '1x', '']);
+    body.push([
+      'packets/s, ipvs',
+      '4.1 Mpps',
+      times(seedPps.ipvs / seedPps.iptables),
+      'no ipvs mode in the lab',
+      '',
+      '',
+    ]);
+    body.push([
+      `packets/s, eBPF (${pps.best.mode})`,
+      '9.4 Mpps',
+      times(seedPps.ebpf / seedPps.iptables),
+      mpps(pps.best.median),
+      typeof r === 'string' ? r : times(r / 100),
+      seedVerdict(pps, seedPps.ebpf / seedPps.iptables),
+    ]);
+  }
+  const lat = seedPair(rows, 'latency', (r) => r.better === 'lower' && /p50/.test(r.metric));
+  const seedLat = SEED.latencyUs;
+  if (!lat) {
+    const ran = rows.some((r) => r.scenario === 'latency');
+    const why = ran
+      ? 'latency ran without iptables and a sluice mode side by side'
+      : "latency wasn't run";
+    body.push(['latency, iptables', '56 µs', '1x', why, '', '']);
+    body.push(['latency, eBPF', '8 µs', times(seedLat.iptables / seedLat.ebpf), why, '', '']);
+  } else {
+    const r = ratio(lat.best, lat.reference);
+    const us = (row: ResultRow): string => `${formatNumber(row.median)} ${row.unit}`;
+    body.push([
+      `latency (${lat.reference.metric}), iptables`,
+      '56 µs',
+      '1x',
+      us(lat.reference),
+      '1x',
+      '',
+    ]);
+    body.push([
+      `latency (${lat.best.metric}), eBPF (${lat.best.mode})`,
+      '8 µs',
+      times(seedLat.iptables / seedLat.ebpf),
+      us(lat.best),
+      typeof r === 'string' ? r : times(r / 100),
+      seedVerdict(lat, seedLat.iptables / seedLat.ebpf),
+    ]);
+  }
+  out.push(
+    markdownTable(
+      ['figure', 'seed', 'seed vs iptables', 'ours', 'ours vs iptables', 'verdict'],
+      ['left', 'right', 'right', 'right', 'right', 'left'],
+      body,
+    ),
+  );
+  const params = [pps, lat]
+    .filter((p): p is SeedPair => p !== undefined)
+    .map((p) => `${p.reference.scenario}: ${paramsText(p.params).replace(/^Parameters: /, '')}`);
+  if (params.length > 0) out.push(`Measured at ${params.join('; ')}`);
+  return out.join('\n\n');
 }
 
 export interface ReportOptions {
@@ -234,6 +457,12 @@ export interface ReportOptions {
   readonly title?: string;
   /** A paragraph after the heading. */
   readonly preface?: string;
+  /** Link the charts (chartSpecs) from each scenario; their files are in chartDir. */
+  readonly charts?: boolean;
+  /** The charts' directory relative to the report (default: beside it). */
+  readonly chartDir?: string;
+  /** Every scenario sluice bench knows: those absent from the results are named as not run. */
+  readonly scenarios?: readonly string[];
 }
 
 /** The markdown report of a results.json. */
@@ -248,15 +477,34 @@ export function renderReport(results: BenchResults, options: ReportOptions = {})
     ].join(' '),
   );
   if (results.results.length === 0) out.push('No results.');
-  for (const scenario of distinct(results.results.map((r) => r.scenario))) {
-    const comparison = COMPARISONS[scenario];
+  const ran = distinct(results.results.map((r) => r.scenario));
+  const absent = (options.scenarios ?? []).filter((s) => !ran.includes(s));
+  const failed = results.failures ?? [];
+  for (const f of failed)
+    out.push(`**${f.scenario} failed** in this run: ${f.error.split('\n')[0] ?? ''}`);
+  const notRun = absent.filter((s) => !failed.some((f) => f.scenario === s));
+  if (notRun.length > 0) out.push(`Not run: ${notRun.join(', ')}.`);
+  out.push(seedSection(results));
+  const charts = options.charts ? chartSpecs(results) : [];
+  const dir = options.chartDir ? `${options.chartDir.replace(/\/$/, '')}/` : '';
+  for (const scenario of ran) {
     const rows = results.results.filter((r) => r.scenario === scenario);
+    const comparison = comparisonOf(scenario, rows);
     out.push(`## ${scenario}`);
+    const summary = SCENARIO_SUMMARIES[scenario];
+    if (summary) out.push(summary);
     for (const key of distinct(rows.map((r) => paramsKey(r.params)))) {
       const group = rows.filter((r) => paramsKey(r.params) === key);
-      out.push(paramsText(group[0]?.params ?? {}), renderGroup(group, comparison));
+      out.push(
+        [paramsText(group[0]?.params ?? {}), notesText(group)].join(' '),
+        renderGroup(group, comparison),
+      );
     }
-    if (comparison) out.push(explainComparison(comparison.reference));
+    if (comparison) out.push(explainComparison(comparison));
+    const mine = charts.filter((c) => c.scenario === scenario);
+    if (mine.length > 0) {
+      out.push(`Charts: ${mine.map((c) => `[${c.metric}](${dir}${c.file})`).join(', ')}.`);
+    }
     for (const other of comparison?.also ?? []) {
       out.push(`"vs ${other}" is the same ratio with ${other} as the reference.`);
     }

@@ -31,6 +31,8 @@ const ResultRow = z.object({
   min: z.number(),
   max: z.number(),
   runs: z.number().int().positive(),
+  /** How the figures were taken (e.g. generator-cpus, measured-cpus): not part of the key. */
+  notes: Params.optional(),
 });
 
 const BenchResults = z.object({
@@ -38,6 +40,8 @@ const BenchResults = z.object({
   machine: Machine,
   started: z.string(),
   results: z.array(ResultRow),
+  /** Scenarios that failed in this run, with the error: their rows are missing. */
+  failures: z.array(z.object({ scenario: z.string(), error: z.string() })).optional(),
 });
 
 export type Better = z.infer<typeof Better>;

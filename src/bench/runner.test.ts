@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Samples, Scenario } from './runner.js';
-import { runScenario, schedule } from './runner.js';
+import { NOTE, runBench, runScenario, schedule } from './runner.js';
 
 describe('schedule', () => {
   it('interleaves modes run by run: A B A B A B', () => {
@@ -85,6 +85,157 @@ describe('runScenario', () => {
         ...quiet,
         runs: 1,
         signal: controller.signal,
+      }),
+      /stop/,
+    );
+    assert.deepEqual(calls, []);
+  });
+});
+
+describe('plans', () => {
+  it('run only their own modes, and keep notes per mode and for all modes', async () => {
+    const calls: string[] = [];
+    const scenario: Scenario = {
+      name: 'sub',
+      modes: ['A', 'B', 'C'],
+      metrics: [{ name: 'rate', unit: 'ops/s', better: 'higher' }],
+      plan: () => ({
+        params: { n: 1 },
+        modes: ['C', 'A'],
+        notes: { fixed: 'yes' },
+        setup: (ctx) => {
+          ctx.note(NOTE.generatorCpus, '1');
+          return Promise.resolve();
+        },
+        run: (mode, ctx) => {
+          calls.push(mode);
+          ctx.note(NOTE.measuredCpus, mode === 'A' ? '0' : '1');
+          return Promise.resolve({ rate: 1 });
+        },
+      }),
+    };
+    const rows = await runScenario(scenario, {
+      ...quiet,
+      runs: 2,
+      signal: new AbortController().signal,
+    });
+    // The scenario's order, not the plan's.
+    assert.deepEqual(calls, ['A', 'C', 'A', 'C']);
+    assert.deepEqual(
+      rows.map((r) => [r.mode, r.notes]),
+      [
+        ['A', { fixed: 'yes', [NOTE.generatorCpus]: '1', [NOTE.measuredCpus]: '0' }],
+        ['C', { fixed: 'yes', [NOTE.generatorCpus]: '1', [NOTE.measuredCpus]: '1' }],
+      ],
+    );
+  });
+
+  it('refuses a plan mode the scenario does not have', async () => {
+    const scenario: Scenario = {
+      name: 'bad',
+      modes: ['A'],
+      metrics: [],
+      plan: () => ({ params: {}, modes: ['Z'], run: () => Promise.resolve({}) }),
+    };
+    await assert.rejects(
+      runScenario(scenario, { ...quiet, runs: 1, signal: new AbortController().signal }),
+      /plan mode 'Z'/,
+    );
+  });
+
+  it('writes one progress line per run with the scenario position, run i/N and mode', async () => {
+    const lines: string[] = [];
+    await runScenario(fakeScenario([], { A: [1, 2], B: [3, 4] }), {
+      ...quiet,
+      runs: 2,
+      index: 2,
+      count: 5,
+      signal: new AbortController().signal,
+      write: (t) => lines.push(t),
+    });
+    const text = lines.join('');
+    assert.match(
+      text,
+      /^\[2\/5 fake n=1 \| run 1\/2 \| A\] rate 1\.00 \(\d+\.\d s, ~\d+ s left in fake\)$/m,
+    );
+    assert.match(text, /^\[2\/5 fake n=1 \| run 2\/2 \| B\] rate 4\.00 \(\d+\.\d s\)$/m);
+  });
+
+  it('runs teardown when setup is interrupted', async () => {
+    const controller = new AbortController();
+    let tornDown = false;
+    const scenario: Scenario = {
+      name: 'abort',
+      modes: ['A'],
+      metrics: [{ name: 'rate', unit: 'ops/s', better: 'higher' }],
+      plan: () => ({
+        params: {},
+        setup: (ctx) => {
+          controller.abort(new Error('stop'));
+          ctx.signal.throwIfAborted();
+          return Promise.resolve();
+        },
+        run: () => Promise.resolve({ rate: 1 }),
+        teardown: () => {
+          tornDown = true;
+          return Promise.resolve();
+        },
+      }),
+    };
+    await assert.rejects(
+      runScenario(scenario, { ...quiet, runs: 1, signal: controller.signal }),
+      /stop/,
+    );
+    assert.equal(tornDown, true);
+  });
+});
+
+describe('runBench', () => {
+  const machine = { kernel: 'k', cpus: 2, cpuModel: 'm', memGiB: 1 };
+  const failing: Scenario = {
+    name: 'broken',
+    modes: ['A'],
+    metrics: [{ name: 'rate', unit: 'ops/s', better: 'higher' }],
+    plan: () => ({ params: {}, run: () => Promise.reject(new Error('no lab today')) }),
+  };
+
+  it('records a failed scenario and still runs the others', async () => {
+    const results = await runBench({
+      ...quiet,
+      runs: 1,
+      signal: new AbortController().signal,
+      scenarios: [failing, fakeScenario([], { A: [1], B: [2] })],
+      sluice: 'test',
+      machine,
+    });
+    assert.deepEqual(results.failures, [{ scenario: 'broken', error: 'no lab today' }]);
+    assert.deepEqual(
+      results.results.map((r) => r.scenario),
+      ['fake', 'fake'],
+    );
+  });
+
+  it('stops at once when interrupted', async () => {
+    const controller = new AbortController();
+    const calls: string[] = [];
+    const interrupting: Scenario = {
+      ...failing,
+      plan: () => ({
+        params: {},
+        run: () => {
+          controller.abort(new Error('stop'));
+          return Promise.reject(new Error('stop'));
+        },
+      }),
+    };
+    await assert.rejects(
+      runBench({
+        ...quiet,
+        runs: 1,
+        signal: controller.signal,
+        scenarios: [interrupting, fakeScenario(calls, { A: [1], B: [2] })],
+        sluice: 'test',
+        machine,
       }),
       /stop/,
     );

@@ -3,6 +3,7 @@
  * invocation, so drift of the machine (thermal, other load, page cache) spreads over all modes
  * instead of favouring whichever ran first.
  */
+import { formatDuration, ScenarioProgress } from './progress.js';
 import type { Better, BenchResults, Machine, Params, ResultRow } from './results.js';
 import { isoSeconds, summarize } from './results.js';
 
@@ -26,7 +27,21 @@ export interface RunContext {
   readonly signal: AbortSignal;
   /** Appends text to the current progress line (stderr). */
   readonly progress: (text: string) => void;
+  /**
+   * Records a fact about how the figures were taken (e.g. NOTE.generatorCpus), kept in the rows'
+   * `notes` in results.json and shown by the report. Called during setup it applies to every
+   * mode of the plan; during run() to the mode being run.
+   */
+  readonly note: (key: string, value: string | number) => void;
 }
+
+/** Note keys the report knows: where the load generator and the measured path ran. */
+export const NOTE = {
+  /** CPUs the traffic generator / client ran on, e.g. "1" or "0-1" (taskset list). */
+  generatorCpus: 'generator-cpus',
+  /** CPUs the measured path (the forwarding node, the agent, the program) ran on. */
+  measuredCpus: 'measured-cpus',
+} as const;
 
 /** One metric value per metric name, from one run in one mode. */
 export type Samples = Record<string, number>;
@@ -34,6 +49,10 @@ export type Samples = Record<string, number>;
 /** What a scenario runs for given options: the params recorded with its rows, and one run. */
 export interface ScenarioPlan {
   readonly params: Params;
+  /** The modes this plan runs, a subset of the scenario's (default: all of them). */
+  readonly modes?: readonly string[];
+  /** Facts recorded with every row of the plan (see RunContext.note). */
+  readonly notes?: Params;
   /** Prepares what every run needs (labs, rules); teardown undoes it, also after a failure. */
   setup?(ctx: RunContext): Promise<void>;
   run(mode: string, ctx: RunContext): Promise<Samples>;
@@ -70,6 +89,9 @@ export interface RunOptions extends ScenarioOptions {
   readonly signal: AbortSignal;
   /** Where progress goes (stderr in the CLI). */
   readonly write: (text: string) => void;
+  /** This scenario's 1-based position among those run, and their count (progress lines). */
+  readonly index?: number;
+  readonly count?: number;
 }
 
 function formatSamples(samples: Samples, metrics: readonly MetricSpec[]): string {
@@ -81,14 +103,40 @@ function formatSamples(samples: Samples, metrics: readonly MetricSpec[]): string
     .join(', ');
 }
 
+/** The modes a plan runs, in the scenario's order. */
+export function planModes(scenario: Scenario, plan: ScenarioPlan): string[] {
+  if (!plan.modes) return [...scenario.modes];
+  for (const m of plan.modes) {
+    if (!scenario.modes.includes(m)) {
+      throw new Error(`${scenario.name}: plan mode '${m}' is not one of the scenario's modes`);
+    }
+  }
+  return scenario.modes.filter((m) => plan.modes?.includes(m));
+}
+
 /** Runs one scenario's modes interleaved, per plan, and summarizes each (mode, metric). */
 export async function runScenario(scenario: Scenario, options: RunOptions): Promise<ResultRow[]> {
+  options.signal.throwIfAborted();
+  const plans = [scenario.plan(options)].flat();
+  const progress = new ScenarioProgress({
+    scenario: scenario.name,
+    index: options.index ?? 1,
+    count: options.count ?? 1,
+    totalSlots: plans.reduce((n, p) => n + planModes(scenario, p).length * options.runs, 0),
+    write: options.write,
+  });
   const rows: ResultRow[] = [];
-  for (const plan of [scenario.plan(options)].flat()) {
-    const ctx: RunContext = { signal: options.signal, progress: options.write };
+  for (const plan of plans) {
+    const notes = new PlanNotes(plan.notes);
+    const ctx: RunContext = {
+      signal: options.signal,
+      progress: options.write,
+      note: (key, value) => notes.set(key, value),
+    };
     try {
+      options.signal.throwIfAborted();
       await plan.setup?.(ctx);
-      rows.push(...(await runPlan(scenario, plan, options, ctx)));
+      rows.push(...(await runPlan(scenario, plan, options, ctx, notes, progress)));
     } finally {
       await plan.teardown?.();
     }
@@ -96,29 +144,60 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   return rows;
 }
 
+/** Notes of one plan: those set during setup apply to all modes, later ones to their mode. */
+class PlanNotes {
+  private readonly common: Record<string, string | number>;
+  private readonly perMode = new Map<string, Record<string, string | number>>();
+  mode: string | undefined;
+
+  constructor(initial: Params | undefined) {
+    this.common = { ...initial };
+  }
+
+  set(key: string, value: string | number): void {
+    if (this.mode === undefined) {
+      this.common[key] = value;
+      return;
+    }
+    const m = this.perMode.get(this.mode) ?? {};
+    m[key] = value;
+    this.perMode.set(this.mode, m);
+  }
+
+  of(mode: string): Params | undefined {
+    const all = { ...this.common, ...this.perMode.get(mode) };
+    return Object.keys(all).length > 0 ? all : undefined;
+  }
+}
+
 async function runPlan(
   scenario: Scenario,
   plan: ScenarioPlan,
   options: RunOptions,
   ctx: RunContext,
+  notes: PlanNotes,
+  progress: ScenarioProgress,
 ): Promise<ResultRow[]> {
+  const modes = planModes(scenario, plan);
   const samples = new Map<string, Map<string, number[]>>(
-    scenario.modes.map((mode) => [mode, new Map(scenario.metrics.map((m) => [m.name, []]))]),
+    modes.map((mode) => [mode, new Map(scenario.metrics.map((m) => [m.name, []]))]),
   );
-  const slots = schedule(scenario.modes, options.runs);
+  const slots = schedule(modes, options.runs);
   const paramText = Object.entries(plan.params)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
   for (const { run, mode } of slots) {
     options.signal.throwIfAborted();
-    options.write(`[${scenario.name} ${paramText} run ${run}/${options.runs}] ${mode}: `);
-    const started = performance.now();
+    progress.begin(paramText, run, options.runs, mode);
+    notes.mode = mode;
     let got: Samples;
     try {
       got = await plan.run(mode, ctx);
     } catch (error) {
       options.write(options.signal.aborted ? 'interrupted\n' : 'failed\n');
       throw error;
+    } finally {
+      notes.mode = undefined;
     }
     for (const m of scenario.metrics) {
       const v = got[m.name];
@@ -127,12 +206,12 @@ async function runPlan(
       }
       samples.get(mode)?.get(m.name)?.push(v);
     }
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    options.write(`${formatSamples(got, scenario.metrics)} (${seconds} s)\n`);
+    progress.end(formatSamples(got, scenario.metrics));
   }
   const rows: ResultRow[] = [];
   if (options.runs === 0) return rows;
-  for (const mode of scenario.modes) {
+  for (const mode of modes) {
+    const rowNotes = notes.of(mode);
     for (const m of scenario.metrics) {
       rows.push({
         scenario: scenario.name,
@@ -142,6 +221,7 @@ async function runPlan(
         unit: m.unit,
         better: m.better,
         ...summarize(samples.get(mode)?.get(m.name) ?? []),
+        ...(rowNotes ? { notes: rowNotes } : {}),
       });
     }
   }
@@ -150,6 +230,8 @@ async function runPlan(
 
 export interface BenchOptions extends RunOptions {
   readonly scenarios: readonly Scenario[];
+  /** Throw on the first failed scenario instead of recording it and going on. */
+  readonly stopOnFailure?: boolean;
   readonly sluice: string;
   readonly machine: Machine;
 }
@@ -158,6 +240,31 @@ export interface BenchOptions extends RunOptions {
 export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const started = isoSeconds(new Date());
   const results: ResultRow[] = [];
-  for (const scenario of options.scenarios) results.push(...(await runScenario(scenario, options)));
-  return { sluice: options.sluice, machine: options.machine, started, results };
+  const failures: { scenario: string; error: string }[] = [];
+  const count = options.scenarios.length;
+  const t0 = performance.now();
+  for (const [i, scenario] of options.scenarios.entries()) {
+    const t = performance.now();
+    try {
+      results.push(...(await runScenario(scenario, { ...options, index: i + 1, count })));
+    } catch (error) {
+      // Ctrl-C stops everything; any other failure costs this scenario only, so a long run
+      // keeps what the others measured (the command still exits non-zero).
+      if (options.signal.aborted || options.stopOnFailure) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      failures.push({ scenario: scenario.name, error: message });
+      options.write(`[${i + 1}/${count} ${scenario.name}] FAILED: ${message}\n`);
+      continue;
+    }
+    const took = formatDuration((performance.now() - t) / 1000);
+    const total = formatDuration((performance.now() - t0) / 1000);
+    options.write(`[${i + 1}/${count} ${scenario.name}] done in ${took} (${total} so far)\n`);
+  }
+  return {
+    sluice: options.sluice,
+    machine: options.machine,
+    started,
+    results,
+    ...(failures.length > 0 ? { failures } : {}),
+  };
 }

@@ -2,7 +2,14 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { BenchError } from '../bench/errors.js';
-import { DEFAULT_OUT, DEFAULT_RUNS, QUICK_RUNS, runBenchCommand } from '../bench/command.js';
+import {
+  DEFAULT_OUT,
+  DEFAULT_RUNS,
+  lastSignal,
+  QUICK_RUNS,
+  runBenchCommand,
+  SIGNAL_EXIT,
+} from '../bench/command.js';
 import { scenarioNames } from '../bench/scenarios/index.js';
 import { version } from './version.js';
 
@@ -23,6 +30,7 @@ interface BenchFlags {
   cpu?: number;
   services?: number[];
   docs: boolean;
+  from?: string;
 }
 
 export function registerBench(program: Command): void {
@@ -30,10 +38,14 @@ export function registerBench(program: Command): void {
   program
     .command('bench')
     .description(
-      'benchmark sluice against its baselines, modes interleaved; writes DIR/results.json and DIR/report.md',
+      'benchmark sluice against its baselines, modes interleaved; writes DIR/results.json, DIR/report.md and SVG charts',
     )
     .argument('[scenario...]', `scenarios to run: ${names.join(', ')} (default: all)`)
-    .option('--quick', `${QUICK_RUNS} runs and smaller sizes, for a quick look`, false)
+    .option(
+      '--quick',
+      `${QUICK_RUNS} run and small sizes: every scenario in a few minutes, for a quick look`,
+      false,
+    )
     .option(
       '--runs <n>',
       `runs per mode (default: ${DEFAULT_RUNS}, --quick: ${QUICK_RUNS})`,
@@ -47,6 +59,10 @@ export function registerBench(program: Command): void {
       (value: string) => value.split(',').map((n) => integer(1)(n.trim())),
     )
     .option('--docs', 'also write docs/benchmarks.md from this run (not with --quick)', false)
+    .option(
+      '--from <dir>',
+      'run nothing: render report.md and the charts (and with --docs the docs page) from DIR/results.json',
+    )
     .action(async (scenarios: string[], flags: BenchFlags, command: Command) => {
       const unknown = scenarios.filter((s) => !names.includes(s));
       if (unknown.length > 0) {
@@ -66,9 +82,11 @@ export function registerBench(program: Command): void {
           cpu: flags.cpu,
           services: flags.services,
           docs: flags.docs,
+          from: flags.from,
           sluice: version(),
         });
-        if (outcome === 'interrupted') process.exitCode = 130;
+        if (outcome === 'interrupted') process.exitCode = SIGNAL_EXIT[lastSignal ?? 'SIGINT'];
+        if (outcome === 'failed') process.exitCode = 1;
       } catch (error) {
         if (error instanceof BenchError) command.error(`error: ${error.message}`);
         throw error;

@@ -3,6 +3,10 @@ import type { Scenario } from '../runner.js';
 import { BenchError } from '../errors.js';
 import { connectScenario } from './connect.js';
 import { controlPlaneScenario } from './control-plane.js';
+import { churnScenario } from './churn.js';
+import { flowsScenario } from './flows.js';
+import { memoryScenario } from './memory.js';
+import { scaleScenario } from './scale.js';
 import { mapsScenario } from './maps.js';
 import { maglevScenario } from './maglev.js';
 import { progCostScenario } from './prog-cost.js';
@@ -19,6 +23,10 @@ export const SCENARIOS: readonly Scenario[] = [
   throughputScenario,
   maglevScenario,
   ppsScenario,
+  flowsScenario,
+  churnScenario,
+  memoryScenario,
+  scaleScenario,
 ];
 
 export function scenarioNames(): string[] {
