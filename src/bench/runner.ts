@@ -34,6 +34,8 @@ export type Samples = Record<string, number>;
 /** What a scenario runs for given options: the params recorded with its rows, and one run. */
 export interface ScenarioPlan {
   readonly params: Params;
+  /** The scenario's modes this plan runs (default: all of them), e.g. cases of one program. */
+  readonly modes?: readonly string[];
   /** Prepares what every run needs (labs, rules); teardown undoes it, also after a failure. */
   setup?(ctx: RunContext): Promise<void>;
   run(mode: string, ctx: RunContext): Promise<Samples>;
@@ -102,10 +104,11 @@ async function runPlan(
   options: RunOptions,
   ctx: RunContext,
 ): Promise<ResultRow[]> {
+  const modes = plan.modes ?? scenario.modes;
   const samples = new Map<string, Map<string, number[]>>(
-    scenario.modes.map((mode) => [mode, new Map(scenario.metrics.map((m) => [m.name, []]))]),
+    modes.map((mode) => [mode, new Map(scenario.metrics.map((m) => [m.name, []]))]),
   );
-  const slots = schedule(scenario.modes, options.runs);
+  const slots = schedule(modes, options.runs);
   const paramText = Object.entries(plan.params)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
@@ -132,7 +135,7 @@ async function runPlan(
   }
   const rows: ResultRow[] = [];
   if (options.runs === 0) return rows;
-  for (const mode of scenario.modes) {
+  for (const mode of modes) {
     for (const m of scenario.metrics) {
       rows.push({
         scenario: scenario.name,

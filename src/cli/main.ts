@@ -11,6 +11,7 @@ import { registerBpf } from './bpf.js';
 import { registerDoctor } from './doctor.js';
 import { registerLab } from './lab.js';
 import { registerService } from './service.js';
+import { registerStatus } from './status.js';
 import { version } from './version.js';
 
 // `sluice ... | head` closes our stdout early: that is the reader's choice, not an error.
@@ -31,6 +32,7 @@ registerLab(program);
 registerAgent(program);
 registerService(program);
 registerBpf(program);
+registerStatus(program);
 
 try {
   await program.parseAsync(process.argv);
