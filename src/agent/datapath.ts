@@ -30,7 +30,13 @@ import type { BpfObject, BpfProgram, MapSpec } from '../bpf/object.js';
 import { loadObject } from '../bpf/object.js';
 import { lbTcRodata, lbTcSpec } from '../datapath/lb-tc.js';
 import type { InterfaceMode } from '../datapath/lb-xdp.js';
-import { attachXdpPersistent, detachXdp, lbXdpRodata, lbXdpSpec } from '../datapath/lb-xdp.js';
+import {
+  attachXdpPersistent,
+  detachStaleXdp,
+  detachXdp,
+  lbXdpRodata,
+  lbXdpSpec,
+} from '../datapath/lb-xdp.js';
 import { SOCK_LB_PROGRAMS, sockLbSpec } from '../datapath/sock-lb.js';
 import type { LbMapHandles } from './apply.js';
 import type { AgentConfig } from './config.js';
@@ -265,6 +271,15 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
         }
       }
       for (const ifname of p.interfaces) interfaceModes.push({ ifname, mode: 'tc' });
+      const xdpOff = p.interfaces.filter(
+        (i) => !config.xdp.enabled || !config.xdp.interfaces.includes(i),
+      );
+      for (const ifname of detachStaleXdp(xdpOff)) {
+        warnings.push({
+          msg: `lb_xdp detached from ${ifname}: the config no longer asks for XDP there`,
+          fields: { ifname },
+        });
+      }
       if (config.xdp.enabled) {
         const lbXdp = loadObject(lbXdpSpec, {
           pinRoot,

@@ -263,6 +263,8 @@ export interface CtFlow {
   backend: string;
   /** The node address:port the backend sees, with SNAT. */
   snat?: string;
+  /** Direct server return (dsr.h): the backend's node answers the client directly. */
+  dsr?: true;
   state: string;
   seenReply: boolean;
   /** Seconds left (negative: dead, waiting for the LRU or garbage collection). */
@@ -292,6 +294,7 @@ export function readFlows(
       frontend: `${e.frontend_addr}:${e.frontend_port}`,
       backend: `${e.backend_addr}:${e.backend_port}`,
       ...(snat ? { snat: `${e.snat_addr}:${e.snat_port}` } : {}),
+      ...((e.flags & CtFlag.DSR) !== 0 ? { dsr: true as const } : {}),
       state: ctStateName(e.state),
       seenReply: (e.flags & CtFlag.SEEN_REPLY) !== 0,
       expiresInSec: Number(e.expires_ns - nowNs) / 1e9,

@@ -7,6 +7,7 @@
  * does not finish (local pods, unresolved neighbours, no frontend, ICMP) it passes, and TC
  * completes it with the conntrack entry XDP made (docs/xdp.md).
  */
+import { execFileSync } from 'node:child_process';
 import type { ObjectSpec } from '../bpf/object.js';
 import type { BpfProgram } from '../bpf/object.js';
 import { ifindexOf } from '../bpf/attach.js';
@@ -96,4 +97,28 @@ export function xdpModeOf(ifname: string): 'xdp-native' | 'xdp-generic' | undefi
   if (xdpProgramIdIn(ifname, 'native') !== 0) return 'xdp-native';
   if (xdpProgramIdIn(ifname, 'generic') !== 0) return 'xdp-generic';
   return undefined;
+}
+
+/**
+ * Detaches lb_xdp from the interfaces that should no longer run it (xdp disabled, or dropped
+ * from xdp.interfaces) after a restart with a changed config; another program is left alone.
+ * Returns the interfaces it detached from.
+ */
+export function detachStaleXdp(ifnames: readonly string[]): string[] {
+  const detached: string[] = [];
+  for (const ifname of ifnames) {
+    let link: { xdp?: { mode?: number; prog?: { name?: string } } } | undefined;
+    try {
+      const text = execFileSync('ip', ['-j', '-d', 'link', 'show', 'dev', ifname], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }).toString();
+      [link] = JSON.parse(text) as (typeof link)[];
+    } catch {
+      continue; // no such interface
+    }
+    if (link?.xdp?.prog?.name !== 'lb_xdp') continue;
+    detachXdp(ifname, link.xdp.mode === 2 ? 'generic' : 'native');
+    detached.push(ifname);
+  }
+  return detached;
 }
