@@ -34,6 +34,7 @@ import { fabricNetns } from './topology/naming.js';
 
 const MANIFEST = join(dirname(fileURLToPath(import.meta.url)), '../../src/lab/testdata/xdp.yaml');
 const NODE_PORT = 30200;
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 const PASS_OBJ = join(
   dirname(fileURLToPath(import.meta.url)),
   '../../bpf/.output/probe_pass.bpf.o',
@@ -102,10 +103,10 @@ function labForXdp(lab: Lab): void {
   }
 }
 
-function xdpLab(mode: 'snat' | 'dsr', tag: string) {
+function xdpLab(mode: 'snat' | 'dsr', tag: string, xdpMode: 'native' | 'generic') {
   const labName = `x${process.pid % 100000}${tag}`;
   const stateDir = mkdtempSync(join(tmpdir(), 'sluice-lab-'));
-  const agentConfig: AgentConfigInput = { xdp: { enabled: true, mode: 'native' }, lb: { mode } };
+  const agentConfig: AgentConfigInput = { xdp: { enabled: true, mode: xdpMode }, lb: { mode } };
   const ctx = { lab: undefined as unknown as Lab, labName, stateDir };
   before(async () => {
     requireKernel();
@@ -135,7 +136,7 @@ function xdpLab(mode: 'snat' | 'dsr', tag: string) {
 }
 
 describe('XDP fast path, lb.mode snat (lab)', () => {
-  const { ctx, probe, pinRoot, netns, agentConfig } = xdpLab('snat', 's');
+  const { ctx, probe, pinRoot, netns, agentConfig } = xdpLab('snat', 's', 'native');
 
   it('sluice status: the uplinks run lb_xdp natively', () => {
     for (const node of ['node-0', 'node-1']) {
@@ -193,7 +194,14 @@ describe('XDP fast path, lb.mode snat (lab)', () => {
     const lines = log.split('\n').filter((l) => l.includes('falls back to TC'));
     assert.equal(lines.length, 1, log);
     assert.match(lines[0] ?? '', /xbr0/);
-    const status = interfaceStatus(netns(node));
+    // What `sluice status` prints, run as a user would (the lab found by its state dir).
+    const printed = JSON.parse(
+      execFileSync(process.execPath, [CLI, 'status', '--node', node, '-o', 'json'], {
+        env: { ...process.env, SLUICE_LAB_DIR: ctx.stateDir },
+      }).toString(),
+    ) as { node: string; interfaces: { ifname: string; mode: string }[] }[];
+    assert.equal(printed.length, 1);
+    const status = printed[0]?.interfaces ?? [];
     assert.equal(status.find((s) => s.ifname === 'fab0')?.mode, 'xdp-native');
     assert.equal(status.find((s) => s.ifname === 'xbr0')?.mode, 'tc');
     const r = await probe(node, 4);
@@ -201,17 +209,27 @@ describe('XDP fast path, lb.mode snat (lab)', () => {
   });
 });
 
-describe('XDP fast path, lb.mode dsr (lab)', () => {
-  const { probe, pinRoot } = xdpLab('dsr', 'd');
+describe('XDP fast path (generic), lb.mode dsr (lab)', () => {
+  // Generic XDP here, native above: both modes end to end.
+  const { probe, pinRoot, netns } = xdpLab('dsr', 'd', 'generic');
+
+  it('sluice status: the uplinks run lb_xdp in generic mode', () => {
+    for (const node of ['node-0', 'node-1']) {
+      const fab0 = interfaceStatus(netns(node)).find((s) => s.ifname === 'fab0');
+      assert.equal(fab0?.mode, 'xdp-generic', node);
+    }
+  });
 
   it("DSR: node-1 sends the flow to node-0's pods, whose replies reach the client from the service address", async () => {
     const learnedBefore = verdictPackets(pinRoot('node-0'), Verdict.DSR_LEARNED);
     const repliesBefore = verdictPackets(pinRoot('node-1'), Verdict.CT_REPLY);
+    const txBefore = verdictPackets(pinRoot('node-1'), Verdict.DELIVER_XDP_TX);
     // A TCP connection to node-1's NodePort completes only if the SYN-ACK comes from
     // node-1:30200: the client's socket accepts nothing else.
     const r = await probe('node-1');
     assert.ok(r.ok, JSON.stringify(r.attempts));
     assert.ok(verdictPackets(pinRoot('node-0'), Verdict.DSR_LEARNED) > learnedBefore, 'learned');
+    assert.ok(verdictPackets(pinRoot('node-1'), Verdict.DELIVER_XDP_TX) > txBefore, 'by XDP_TX');
     assert.equal(
       verdictPackets(pinRoot('node-1'), Verdict.CT_REPLY),
       repliesBefore,
