@@ -156,8 +156,11 @@ static __always_inline int stage_nat_plan(struct lb_ctx *c)
 	bool dsr = false;
 
 	if (!(c->svc->flags & LB_F_LOCAL_ONLY) && remote) {
-		/* DSR instead of SNAT for external flows, where the mode says so (dsr.h). */
-		dsr = c->dsr_ok && !snat && c->scope == LB_SCOPE_EXTERNAL && dsr4_mode_for(c->pkt.proto);
+		/* DSR instead of SNAT for external flows, where the mode says so (dsr.h); never for
+		 * this node or its cluster's pods as clients: a reply from the service address (this
+		 * node's, for a NodePort) would reach them as a martian. */
+		dsr = c->dsr_ok && !snat && c->scope == LB_SCOPE_EXTERNAL && dsr4_mode_for(c->pkt.proto) &&
+		      c->pkt.saddr != node_ipv4 && !(cluster_cidr_len && lb4_from_cluster(c->pkt.saddr));
 		snat |= !dsr && (c->scope == LB_SCOPE_EXTERNAL || !lb4_from_cluster(c->pkt.saddr));
 	}
 

@@ -369,6 +369,20 @@ describe('lb_xdp: the XDP fast path, every forwarding mode', () => {
       assert.equal(counted().CT_REPLY, 1);
     });
 
+    it("clients of the cluster (a pod, the node) keep SNAT: the service's reply would be a martian", () => {
+      programService(tc, S.nodePortRemote);
+      const pod = { src: '198.18.17.9', sport: 40000, dst: NODE, dport: 30082 };
+      const r = run('dsr', tcp('S')(pod));
+      assert.equal(r.retval, XdpAction.TX);
+      const e = entry(forwardKey(pod, IPPROTO.TCP));
+      assert.equal(e.flags, CtFlag.SNAT);
+      assertPacket(
+        r.data,
+        tcp('S')({ src: NODE, sport: e.snat_port, dst: POD_B, dport: 8080, ttl: 63, eth: toNodeB }),
+        'SNAT',
+      );
+    });
+
     it('TC alone (XDP fell back) sends DSR flows with the option too', () => {
       programService(tc, S.nodePortRemote);
       const t = runTc('ingress', tcp('S')(client(30082)));
