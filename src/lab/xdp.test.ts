@@ -30,15 +30,11 @@ import {
 } from './agents.js';
 import { Lab } from './lab.js';
 import { runProbe } from './probe/probe.js';
-import { fabricNetns } from './topology/naming.js';
+import { prepareLabForXdp } from './xdp-lab.js';
 
 const MANIFEST = join(dirname(fileURLToPath(import.meta.url)), '../../src/lab/testdata/xdp.yaml');
 const NODE_PORT = 30200;
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
-const PASS_OBJ = join(
-  dirname(fileURLToPath(import.meta.url)),
-  '../../bpf/.output/probe_pass.bpf.o',
-);
 
 /** Packets a verdict counted on the node, all CPUs (bpftool: per-CPU maps by pin path). */
 function verdictPackets(pinRoot: string, verdict: number): number {
@@ -70,39 +66,6 @@ function conntrack(pinRoot: string): { dir: number; e: Ct4EntryValue }[] {
   }
 }
 
-/**
- * What a lab of veths needs for XDP to act as it does on a NIC (docs/xdp.md, "In the lab"):
- * - XDP_TX on a veth hands the frame to its peer, which takes it only with NAPI: the nodes'
- *   fabric ports (their uplinks' peers) get an XDP_PASS program.
- * - Frames a local stack sends through veths carry CHECKSUM_PARTIAL (the TCP/UDP field holds
- *   only the pseudo-header sum), which XDP cannot see, so its incremental update breaks them;
- *   frames from a NIC always carry their full checksum. The external client and the pods
- *   compute theirs (TX checksum offload off).
- */
-function labForXdp(lab: Lab): void {
-  const fabric = fabricNetns(lab.topology.names);
-  for (const node of lab.topology.nodes()) {
-    execFileSync('ip', [
-      '-n',
-      fabric,
-      'link',
-      'set',
-      'dev',
-      node.fabricPort,
-      'xdpdrv',
-      'obj',
-      PASS_OBJ,
-      'sec',
-      'xdp',
-    ]);
-  }
-  for (const netns of [lab.topology.externalNetns, ...lab.topology.pods().map((p) => p.netns)]) {
-    execFileSync('ip', ['netns', 'exec', netns, 'ethtool', '-K', 'eth0', 'tx', 'off'], {
-      stdio: 'pipe',
-    });
-  }
-}
-
 function xdpLab(mode: 'snat' | 'dsr', tag: string, xdpMode: 'native' | 'generic') {
   const labName = `x${process.pid % 100000}${tag}`;
   const stateDir = mkdtempSync(join(tmpdir(), 'sluice-lab-'));
@@ -118,7 +81,7 @@ function xdpLab(mode: 'snat' | 'dsr', tag: string, xdpMode: 'native' | 'generic'
       labName,
       agentConfig,
     });
-    labForXdp(ctx.lab);
+    prepareLabForXdp(ctx.lab);
   });
   after(async () => {
     await Lab.down(stateDir, labName);
