@@ -34,7 +34,7 @@ import {
   attachXdpPersistent,
   detachStaleXdp,
   detachXdp,
-  lbXdpRodata,
+  lbXdpRodataOf,
   lbXdpSpec,
 } from '../datapath/lb-xdp.js';
 import { SOCK_LB_PROGRAMS, sockLbSpec } from '../datapath/sock-lb.js';
@@ -284,13 +284,8 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
         const lbXdp = loadObject(lbXdpSpec, {
           pinRoot,
           maxEntries: sizesFor(lbXdpSpec.maps, config),
-          rodata: lbXdpRodata({
-            nodeIPv4: nodeIP,
-            snatPorts: p.snatPorts,
-            ctTimeouts: config.conntrack.timeouts,
-            ...(p.clusterCIDR !== undefined ? { clusterCidr: p.clusterCIDR } : {}),
-            lbMode: config.lb.mode,
-          }),
+          // The TC object's settings, all of them: the two programs share every flow.
+          rodata: lbXdpRodataOf(rodata),
         });
         objects.push(lbXdp);
         const mode = config.xdp.mode;

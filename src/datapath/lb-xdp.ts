@@ -37,7 +37,15 @@ export const lbXdpSpec = {
 
 /** LoadOptions.rodata for lbXdpSpec: lb_tc's settings, which must be the same for both. */
 export function lbXdpRodata(config: LbTcConfig): Record<string, number> {
-  return withoutIcmp(lbTcRodata(config) as { icmp_errors_per_sec: number });
+  return lbXdpRodataOf(lbTcRodata(config));
+}
+
+/**
+ * The XDP object's .rodata from the TC object's, whatever the latter holds (every setting the
+ * two share must be equal: they make and read the same conntrack entries).
+ */
+export function lbXdpRodataOf(tcRodata: Record<string, number>): Record<string, number> {
+  return withoutIcmp(tcRodata as { icmp_errors_per_sec: number });
 }
 
 export type XdpMode = 'native' | 'generic';
