@@ -11,6 +11,7 @@
  *     miss: service lookup -> backend select -> NAT plan -> ct create -+-> FIB lookup of the
  *           `-> no frontend, no backend: XDP_PASS (TC decides)           translated packet
  *       out of this device, neighbour known: NAT (+ DSR option), TTL, MACs -> XDP_TX
+ *       (the next hop from a one-second per-CPU cache of FIB answers, fib_cache.h)
  *       anything else (a local pod, unresolved neighbour, MTU, TTL): XDP_PASS, and TC finds the
  *       conntrack entry made here (its FORWARD hit): the service is looked up once per flow.
  *
@@ -25,6 +26,7 @@
 #include "conntrack.h"
 #include "nat.h"
 #include "fib.h"
+#include "fib_cache.h"
 #include "dsr.h"
 #include "lb_pipeline.h"
 
@@ -99,7 +101,8 @@ int lb_xdp(struct xdp_md *ctx)
 
 	nat4_target_of(c.ct, c.dir, &t);
 	dsr = c.dir == CT_DIR_FORWARD && (c.ct->flags & CT_F_DSR);
-	rc = fib4_lookup(ctx, &c.pkt, t.saddr, t.daddr, c.pkt.tot_len + (dsr ? DSR_OPT_LEN : 0), &fib);
+	rc = fib4_lookup_cached(ctx, &c.pkt, t.saddr, t.daddr, c.pkt.tot_len + (dsr ? DSR_OPT_LEN : 0), &fib,
+				c.now);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex != ctx->ingress_ifindex || c.pkt.ttl <= 1)
 		return xdp_handoff(len);
 	if (!fresh) {

@@ -118,6 +118,8 @@ function dsrOption(address: string, port: number): Buffer {
   return b;
 }
 
+const SEC_NS = 1_000_000_000n;
+
 const client = (dport: number, dst = NODE, sport = 40000): Pkt => ({
   src: CLIENT,
   sport,
@@ -153,7 +155,7 @@ describe('lb_xdp: the XDP fast path, every forwarding mode', () => {
   const pinRoot = `/sys/fs/bpf/sluice/test-lbxdp-${process.pid}`;
   let ns: LbTcNetns;
   let tc: Obj;
-  const xdp = {} as Record<LbModeName, Obj>;
+  const xdp = {} as Record<LbModeName, BpfObject<typeof lbXdpSpec.maps>>;
 
   before(() => {
     requireKernel();
@@ -307,6 +309,51 @@ describe('lb_xdp: the XDP fast path, every forwarding mode', () => {
         CT_FORWARD: 1,
         DELIVER_REDIRECT: 1,
       });
+    });
+  });
+
+  describe('next-hop cache (fib_cache.h)', () => {
+    const key = { saddr: NODE, daddr: POD_B, ifindex: 0, tos: 0 };
+    const hop = (dmac: string, expires: bigint, fitsLen = 1500) => [
+      {
+        expires_ns: expires,
+        ifindex: 0,
+        fits_len: fitsLen,
+        dmac: Buffer.from(dmac.split(':').map((b) => Number.parseInt(b, 16))),
+        smac: Buffer.from(MAC.fab0.split(':').map((b) => Number.parseInt(b, 16))),
+      },
+    ];
+    const bogus = '02:00:00:00:ee:ee';
+    const sendSyn = (sport: number) => {
+      const r = run('snat', tcp('S')(client(30082, NODE, sport)));
+      assert.equal(r.retval, XdpAction.TX);
+      return parsePacket(r.data).eth?.dst;
+    };
+    const withHop = (dmac: string, expires: bigint, fitsLen?: number) => {
+      const cache = xdp.snat.maps.fib4_cache;
+      cache.clear();
+      const k = { ...key, ifindex: ns.ifindex.fab0 };
+      cache.update(
+        k,
+        hop(dmac, expires, fitsLen).map((v) => ({ ...v, ifindex: ns.ifindex.fab0 })),
+      );
+    };
+
+    it('a live entry gives the next hop without the FIB', () => {
+      programService(tc, S.nodePortRemote);
+      withHop(bogus, process.hrtime.bigint() + 60n * SEC_NS);
+      assert.equal(sendSyn(40001), bogus, 'the cached MAC, not the FIB answer');
+    });
+
+    it('an expired entry, or one checked for shorter packets, asks the FIB again', () => {
+      programService(tc, S.nodePortRemote);
+      withHop(bogus, 0n);
+      assert.equal(sendSyn(40002), MAC.nodeB, 'expired: the FIB answer');
+      withHop(bogus, process.hrtime.bigint() + 60n * SEC_NS, 40);
+      assert.equal(sendSyn(40003), MAC.nodeB, 'longer than fits_len: the FIB answer');
+      const e = xdp.snat.maps.fib4_cache.lookup({ ...key, ifindex: ns.ifindex.fab0 });
+      assert.ok(e);
+      assert.equal(e[0]?.dmac.toString('hex'), MAC.nodeB.replaceAll(':', ''), 'refreshed');
     });
   });
 

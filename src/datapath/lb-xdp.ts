@@ -8,6 +8,7 @@
  * completes it with the conntrack entry XDP made (docs/xdp.md).
  */
 import { execFileSync } from 'node:child_process';
+import { bytes, ipv4, pad, struct, u8, u16, u32, u64 } from '../bpf/codec.js';
 import type { ObjectSpec } from '../bpf/object.js';
 import type { BpfProgram } from '../bpf/object.js';
 import { ifindexOf } from '../bpf/attach.js';
@@ -27,9 +28,33 @@ function withoutIcmp<T extends { icmp_errors_per_sec: unknown }>(
 }
 const xdpRodata = withoutIcmp(lbTcSpec.rodata);
 
+/** struct fib4_cache_key (bpf/include/fib_cache.h) */
+export const Fib4CacheKey = struct('fib4_cache_key', {
+  saddr: ipv4,
+  daddr: ipv4,
+  ifindex: u32,
+  tos: u8,
+  pad: pad(3),
+});
+
+/** struct fib4_cache_entry: a next hop the FIB gave, for a second. */
+export const Fib4CacheEntry = struct('fib4_cache_entry', {
+  expires_ns: u64,
+  ifindex: u32,
+  fits_len: u16,
+  pad: pad(2),
+  dmac: bytes(6),
+  smac: bytes(6),
+  pad2: pad(4),
+});
+
 export const lbXdpSpec = {
   file: 'lb_xdp.bpf.o',
-  maps: lbTcSpec.maps,
+  maps: {
+    ...lbTcSpec.maps,
+    // Per object, not pinned: a reload starts with an empty cache.
+    fib4_cache: { key: Fib4CacheKey, value: Fib4CacheEntry, perCpu: true, pin: false },
+  },
   programs: ['lb_xdp'],
   // lb_tc's, but ICMP errors are TC's alone (XDP passes services without endpoints to it).
   rodata: xdpRodata,
