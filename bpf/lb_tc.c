@@ -26,6 +26,7 @@
 #include "parse.h"
 #include "verdicts.h"
 #include "lb.h"
+#include "maglev.h"
 #include "conntrack.h"
 #include "nat.h"
 #include "fib.h"

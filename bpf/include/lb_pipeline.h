@@ -12,6 +12,7 @@
 #include "parse.h"
 #include "verdicts.h"
 #include "lb.h"
+#include "maglev.h"
 #include "conntrack.h"
 #include "nat.h"
 #include "dsr.h"
@@ -119,7 +120,11 @@ static __always_inline int stage_backend_select(struct lb_ctx *c)
 
 	if (!svc->backend_count)
 		return STAGE_NO_BACKEND;
-	id = lb4_select_backend(svc, c->pkt.saddr);
+	if (lb_maglev_external && c->scope == LB_SCOPE_EXTERNAL)
+		id = lb4_select_backend_maglev(svc, c->pkt.saddr, c->pkt.daddr, c->pkt.sport, c->pkt.dport,
+					       c->pkt.proto);
+	else
+		id = lb4_select_backend(svc, c->pkt.saddr);
 	c->backend = id ? lb4_lookup_backend(id) : NULL;
 	if (!c->backend) {
 		c->verdict = VERDICT_DROP_BACKEND_MISSING;

@@ -10,6 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { SkippedObject, Source, SourceSnapshot } from '../sources/source.js';
+import { SocketAcceleration } from './acceleration.js';
 import { applyOps, readProgrammed } from './apply.js';
 import type { LbMapHandles } from './apply.js';
 import type { AgentConfig } from './config.js';
@@ -20,6 +21,7 @@ import type { IdCounters } from './diff.js';
 import { applyToProgrammed, countOps, countersFor, diffDatapath } from './diff.js';
 import type { HealthServer } from './health.js';
 import { startHealthServer } from './health.js';
+import { MaglevSync } from './maglev.js';
 import { planForNode } from './plan.js';
 import type { ProgrammedState } from './programmed.js';
 import { programmedSize } from './programmed.js';
@@ -74,8 +76,12 @@ export class Agent {
   private podAttachments: NodeDatapath['attachments'] = [];
   private podFailures = new Set<string>();
   private status: AgentStatus;
+  private readonly maglev: MaglevSync;
+  /** Socket acceleration (acceleration.ts): started with the datapath, one call per reconcile. */
+  private acceleration: SocketAcceleration | undefined;
 
   constructor(private readonly options: AgentOptions) {
+    this.maglev = new MaglevSync(options.config, options.logger);
     this.status = {
       ready: false,
       node: options.nodeName,
@@ -186,6 +192,8 @@ export class Agent {
   }
 
   private async shutdown(): Promise<void> {
+    this.acceleration?.close();
+    this.acceleration = undefined;
     this.datapath?.close();
     this.datapath = undefined;
     await this.health?.close();
@@ -252,6 +260,8 @@ export class Agent {
     const { purged } = applyOps(maps, result.ops);
     this.programmed = applyToProgrammed(programmed, result.ops);
     this.counters = result.counters;
+    // Maglev tables of external frontends, from what is now programmed (src/agent/maglev.ts).
+    this.maglev.sync(this.datapath, this.programmed);
     const ops = countOps(result.ops);
     this.status.programmed = {
       generation: snapshot.generation,
@@ -260,6 +270,8 @@ export class Agent {
       at: new Date().toISOString(),
     };
     this.status.entries = programmedSize(this.programmed);
+    this.acceleration ??= SocketAcceleration.start(this.options.config, logger);
+    this.acceleration.reconcile(snapshot.state, nodeName);
     this.status.ready = true;
     logger.info(
       {

@@ -62,12 +62,38 @@ describe('agent config', () => {
     );
   });
 
-  it('refuses what cannot run: socket LB without a cgroup, maglev', () => {
+  it('refuses what cannot run: socket LB without a cgroup, maglev without per-packet LB', () => {
     assert.throws(() => resolveConfig({}, 'n'), /socketLB.cgroupPath: required/);
     assert.throws(
       () =>
-        resolveConfig({ socketLB: { enabled: false }, externalBackendSelection: 'maglev' }, 'n'),
-      /maglev is not implemented yet/,
+        resolveConfig(
+          {
+            socketLB: { enabled: false },
+            perPacketLB: { enabled: false },
+            externalBackendSelection: 'maglev',
+          },
+          'n',
+        ),
+      /externalBackendSelection: maglev .* needs perPacketLB.enabled/,
+    );
+  });
+
+  it('takes maglev with a prime table size, refuses a non-prime or too small one', () => {
+    const base = { socketLB: { enabled: false }, externalBackendSelection: 'maglev' } as const;
+    const c = resolveConfig(base, 'n');
+    assert.equal(c.externalBackendSelection, 'maglev');
+    assert.equal(c.maglev.tableSize, 16381);
+    assert.equal(
+      resolveConfig({ ...base, maglev: { tableSize: 65521 } }, 'n').maglev.tableSize,
+      65521,
+    );
+    assert.throws(
+      () => resolveConfig({ ...base, maglev: { tableSize: 16383 } }, 'n', 'x.yaml'),
+      /x\.yaml: maglev\.tableSize: 16383 is not prime .*16381 or 16411/,
+    );
+    assert.throws(
+      () => resolveConfig({ ...base, maglev: { tableSize: 13 } }, 'n', 'x.yaml'),
+      /x\.yaml: maglev\.tableSize: 13 is outside 251\.\.131071/,
     );
   });
 

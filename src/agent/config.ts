@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { AgentError } from './errors.js';
+import { MAGLEV_DEFAULT_TABLE_SIZE, tableSizeProblem } from '../model/maglev.js';
 
 const NODE_PORT_RANGE = /^(\d{1,5})-(\d{1,5})$/;
 
@@ -141,6 +142,31 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Maglev consistent hashing for external traffic (externalBackendSelection: maglev). */
+    maglev: z
+      .object({
+        /** Slots per service table: a prime, 251..131071 (docs/maglev.md). Load-time. */
+        tableSize: z
+          .number()
+          .int()
+          .superRefine((size, ctx) => {
+            const problem = tableSizeProblem(size);
+            if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+          })
+          .default(MAGLEV_DEFAULT_TABLE_SIZE),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Socket acceleration (bpf/sockops.c, docs/socket-acceleration.md): TCP between two pods of
+     * this node whose namespaces carry sluice.io/accelerate: "true" skips the stack (sockmap
+     * redirect), and TrafficOptimizations tune the pods' connections. Attaches to
+     * socketLB.cgroupPath. Off by default: redirected bytes bypass netfilter, TC and capture.
+     */
+    socketAcceleration: z
+      .object({ enabled: z.boolean().default(false) })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -174,12 +200,17 @@ export function resolveConfig(input: unknown, nodeName: string, origin = 'config
   if (c.socketLB.enabled && c.socketLB.cgroupPath === undefined) {
     problems.push('socketLB.cgroupPath: required when socketLB.enabled is true');
   }
+  if (c.socketAcceleration.enabled && c.socketLB.cgroupPath === undefined) {
+    problems.push(
+      "socketAcceleration.enabled: needs socketLB.cgroupPath (the node's cgroup, where sock_ops attaches)",
+    );
+  }
   if (!c.perPacketLB.enabled && c.perPacketLB.podInterfaces.length > 0) {
     problems.push('perPacketLB.podInterfaces: set, but perPacketLB.enabled is false');
   }
-  if (c.externalBackendSelection === 'maglev') {
+  if (c.externalBackendSelection === 'maglev' && !c.perPacketLB.enabled) {
     problems.push(
-      'externalBackendSelection: maglev is not implemented yet (it lands with the XDP datapath); use random',
+      'externalBackendSelection: maglev selects backends in the per-packet datapath; it needs perPacketLB.enabled',
     );
   }
   const xdpInterfaces = c.xdp.interfaces ?? c.perPacketLB.interfaces;

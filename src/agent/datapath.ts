@@ -26,6 +26,7 @@ import {
 } from '../bpf/attach.js';
 import type { PersistentOutcome } from '../bpf/attach.js';
 import { mountPoints } from '../bpf/environment.js';
+import type { BpfMap } from '../bpf/map.js';
 import type { BpfObject, BpfProgram, MapSpec } from '../bpf/object.js';
 import { loadObject } from '../bpf/object.js';
 import { lbTcRodata, lbTcSpec } from '../datapath/lb-tc.js';
@@ -37,7 +38,9 @@ import {
   lbXdpRodataOf,
   lbXdpSpec,
 } from '../datapath/lb-xdp.js';
+import { maglevRodata } from '../datapath/maglev.js';
 import { SOCK_LB_PROGRAMS, sockLbSpec } from '../datapath/sock-lb.js';
+import { sockRedirectSpec } from '../datapath/sock-redirect.js';
 import type { LbMapHandles } from './apply.js';
 import type { AgentConfig } from './config.js';
 import { AgentError } from './errors.js';
@@ -52,6 +55,8 @@ export interface AttachmentReport {
 export interface NodeDatapath {
   maps: LbMapHandles;
   attachments: AttachmentReport[];
+  /** lb_maglev (service_id -> Maglev table), when the TC object is loaded (src/agent/maglev.ts). */
+  maglev?: BpfMap<number, number>;
   /** Pins found under the pin root before this start: non-empty means adopted. */
   adoptedPins: string[];
   /**
@@ -78,7 +83,13 @@ export interface PodInterfaceSync {
 
 /** Map names the config may size: every map of every object the agent loads. */
 export function knownMapNames(): string[] {
-  return [...new Set([...Object.keys(sockLbSpec.maps), ...Object.keys(lbTcSpec.maps)])].sort();
+  return [
+    ...new Set([
+      ...Object.keys(sockLbSpec.maps),
+      ...Object.keys(lbTcSpec.maps),
+      ...Object.keys(sockRedirectSpec.maps),
+    ]),
+  ].sort();
 }
 
 /**
@@ -229,6 +240,7 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
     mkdirSync(linksDir, { recursive: true });
     let maps: LbMapHandles | undefined;
     let syncPodInterfaces: (() => PodInterfaceSync) | undefined;
+    let maglev: BpfMap<number, number> | undefined;
     if (config.socketLB.enabled) {
       const cgroupPath = config.socketLB.cgroupPath as string; // preflight: required when enabled
       const sockLb = loadObject(sockLbSpec, {
@@ -248,13 +260,19 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
     }
     if (config.perPacketLB.enabled) {
       const p = config.perPacketLB;
-      const rodata = lbTcRodata({
-        nodeIPv4: nodeIP,
-        snatPorts: p.snatPorts,
-        ctTimeouts: config.conntrack.timeouts,
-        ...(p.clusterCIDR !== undefined ? { clusterCidr: p.clusterCIDR } : {}),
-        lbMode: config.lb.mode,
-      });
+      const rodata = {
+        ...lbTcRodata({
+          nodeIPv4: nodeIP,
+          snatPorts: p.snatPorts,
+          ctTimeouts: config.conntrack.timeouts,
+          ...(p.clusterCIDR !== undefined ? { clusterCidr: p.clusterCIDR } : {}),
+          lbMode: config.lb.mode,
+        }),
+        ...maglevRodata({
+          enabled: config.externalBackendSelection === 'maglev',
+          tableSize: config.maglev.tableSize,
+        }),
+      };
       const lbTc = loadObject(lbTcSpec, {
         pinRoot,
         maxEntries: sizesFor(lbTcSpec.maps, config),
@@ -262,6 +280,7 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
       });
       objects.push(lbTc);
       maps ??= lbTc.maps;
+      maglev = lbTc.maps.lb_maglev;
       for (const ifname of p.interfaces) {
         for (const hook of TC_HOOKS) {
           const prog = lbTc.program(hook.program);
@@ -325,6 +344,7 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
       interfaceModes,
       warnings,
       ...(syncPodInterfaces ? { syncPodInterfaces } : {}),
+      ...(maglev ? { maglev } : {}),
       close: () => {
         for (const o of objects) o.close();
       },

@@ -166,3 +166,67 @@ describe('renderReport', () => {
     assert.equal(renderReport(structuredClone(results)), md);
   });
 });
+
+describe('renderReport with a second reference and per-placement targets (latency)', () => {
+  const lat = (mode: string, cpus: string, metric: string, s: number[]): ResultRow => {
+    const [median, min, max] = s as [number, number, number];
+    return {
+      scenario: 'latency',
+      mode,
+      params: { cpus, path: 'clusterip' },
+      metric,
+      unit: 'µs',
+      better: 'lower',
+      median,
+      min,
+      max,
+      runs: 3,
+    };
+  };
+  const md = renderReport({
+    ...results,
+    results: [
+      lat('loopback', 'same', 'latency-p50', [15, 14, 16]),
+      lat('iptables', 'same', 'latency-p50', [22, 21, 23]),
+      lat('sluice-socket', 'same', 'latency-p50', [18, 17, 19]),
+      lat('sluice-sockmap', 'same', 'latency-p50', [9, 8.5, 9.5]),
+      lat('sluice-socket', 'split', 'latency-p50', [40, 39, 41]),
+      lat('sluice-sockmap', 'split', 'latency-p50', [30, 29, 31]),
+    ],
+  });
+  const group = (cpus: string): string => {
+    const start = md.indexOf(`\`cpus=${cpus}\``);
+    const end = md.indexOf('Parameters:', start + 1);
+    return md.slice(start, end === -1 ? undefined : end);
+  };
+
+  it('compares every mode with the unaccelerated path and with iptables, each in its column', () => {
+    assert.match(md, /\| vs sluice-socket \| vs iptables \| target +\|/);
+    const same = group('same');
+    assert.deepEqual(tableRow(same, 'latency-p50', 'sluice-sockmap').slice(-3), [
+      '200%',
+      '244%',
+      '>= 150%: met',
+    ]);
+    assert.deepEqual(tableRow(same, 'latency-p50', 'iptables').slice(-3), ['82%', 'reference', '']);
+    assert.deepEqual(tableRow(same, 'latency-p50', 'sluice-socket').slice(-3), [
+      'reference',
+      '122%',
+      '',
+    ]);
+    assert.match(md, /"vs iptables" is the same ratio with iptables as the reference\./);
+  });
+
+  it('applies a target only to the placement it names, and shows - without that reference', () => {
+    // cpus=split asks only for lower than unaccelerated: 133% meets >= 100%, not the 150% of same.
+    assert.deepEqual(tableRow(group('split'), 'latency-p50', 'sluice-sockmap').slice(-3), [
+      '133%',
+      '-',
+      '>= 100%: met',
+    ]);
+  });
+
+  it('is still prettier-formatted markdown', async () => {
+    assert.equal(await format(md, { parser: 'markdown', printWidth: 100 }), md);
+  });
+});

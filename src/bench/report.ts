@@ -10,12 +10,16 @@ export interface Target {
   readonly mode: string;
   readonly metric: string;
   readonly percent: number;
+  /** Only in the groups whose params include these (e.g. `{ cpus: 'same' }`). */
+  readonly params?: ResultRow['params'];
 }
 
 export interface Comparison {
   /** The mode every other mode of the scenario is compared with. */
   readonly reference: string;
   readonly targets: readonly Target[];
+  /** More modes every mode is also compared with, each in its own column (no targets). */
+  readonly also?: readonly string[];
 }
 
 /** What each scenario is compared against. Scenarios not listed get no ratio column. */
@@ -29,7 +33,26 @@ export const COMPARISONS: Readonly<Record<string, Comparison>> = {
   },
   // kube-proxy's iptables mode is the baseline every lab scenario is measured against.
   connect: { reference: 'iptables', targets: [] },
+  // Issue 11: socket redirect against the same path unaccelerated, and against kube-proxy.
+  latency: {
+    reference: 'sluice-socket',
+    also: ['iptables'],
+    targets: [
+      { mode: 'sluice-sockmap', metric: 'latency-p50', percent: 150, params: { cpus: 'same' } },
+      { mode: 'sluice-sockmap', metric: 'latency-p50', percent: 100, params: { cpus: 'split' } },
+      { mode: 'sluice-sockmap', metric: 'latency-p99', percent: 100, params: { cpus: 'split' } },
+    ],
+  },
+  throughput: {
+    reference: 'sluice-socket',
+    also: ['iptables'],
+    targets: [{ mode: 'sluice-sockmap', metric: 'throughput', percent: 120 }],
+  },
 };
+
+function appliesTo(target: Target, params: ResultRow['params']): boolean {
+  return Object.entries(target.params ?? {}).every(([k, v]) => params[k] === v);
+}
 
 type Spread = Pick<ResultRow, 'median' | 'min' | 'max' | 'better'>;
 
@@ -135,9 +158,10 @@ function renderGroup(rows: readonly ResultRow[], comparison: Comparison | undefi
   }
   const header = ['metric', 'unit', 'better', 'mode', 'median', 'min', 'max', 'runs'];
   const align: Align[] = ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right'];
+  const also = comparison?.also ?? [];
   if (comparison) {
-    header.push(`vs ${comparison.reference}`, 'target');
-    align.push('right', 'left');
+    header.push(`vs ${comparison.reference}`, ...also.map((m) => `vs ${m}`), 'target');
+    align.push('right', ...also.map((): Align => 'right'), 'left');
   }
   const body: string[][] = [];
   for (const metric of distinct(rows.map((r) => r.metric))) {
@@ -158,18 +182,34 @@ function renderGroup(rows: readonly ResultRow[], comparison: Comparison | undefi
         String(row.runs),
       ];
       if (comparison) {
+        let targetCell = '';
         if (row === ref) {
-          cells.push('reference', '');
+          cells.push('reference');
         } else if (!ref) {
-          cells.push('-', '');
+          cells.push('-');
         } else {
           const r = ratio(row, ref);
-          const target = comparison.targets.find((t) => t.mode === mode && t.metric === metric);
+          const target = comparison.targets.find(
+            (t) => t.mode === mode && t.metric === metric && appliesTo(t, row.params),
+          );
+          cells.push(r === 'noise' ? 'noise' : formatPercent(r));
+          if (target)
+            targetCell = `>= ${target.percent}%: ${targetStatus(row, ref, target.percent)}`;
+        }
+        for (const other of also) {
+          const o = rows.find((r) => r.metric === metric && r.mode === other);
+          const r = o && o !== row ? ratio(row, o) : undefined;
           cells.push(
-            r === 'noise' ? 'noise' : formatPercent(r),
-            target ? `>= ${target.percent}%: ${targetStatus(row, ref, target.percent)}` : '',
+            o === row
+              ? 'reference'
+              : r === undefined
+                ? '-'
+                : r === 'noise'
+                  ? 'noise'
+                  : formatPercent(r),
           );
         }
+        cells.push(targetCell);
       }
       body.push(cells);
     }
@@ -216,6 +256,9 @@ export function renderReport(results: BenchResults, options: ReportOptions = {})
       out.push(paramsText(group[0]?.params ?? {}), renderGroup(group, comparison));
     }
     if (comparison) out.push(explainComparison(comparison.reference));
+    for (const other of comparison?.also ?? []) {
+      out.push(`"vs ${other}" is the same ratio with ${other} as the reference.`);
+    }
   }
   return `${out.join('\n\n')}\n`;
 }

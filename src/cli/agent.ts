@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { loadConfig } from '../agent/config.js';
 import { requireBpfEnvironment } from '../bpf/environment.js';
+import { availableCongestionControls } from '../datapath/sock-redirect.js';
 import { ManifestsSource } from '../sources/manifests.js';
 
 const NODE_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
@@ -41,7 +42,11 @@ export function registerAgent(program: Command): void {
       requireBpfEnvironment();
       const logger = pino({ base: { node: opts.node }, timestamp: pino.stdTimeFunctions.isoTime });
       const dir = resolve(opts.source.slice('manifests:'.length));
-      const source = new ManifestsSource(dir, { nodePortRange: config.nodePortRange, logger });
+      const source = new ManifestsSource(dir, {
+        nodePortRange: config.nodePortRange,
+        congestionControls: availableCongestionControls(),
+        logger,
+      });
       const agent = new Agent({ nodeName: opts.node, config, source, logger });
       const stop = (signal: string) => {
         logger.info({ signal }, 'stopping');

@@ -12,6 +12,7 @@ import { registerDoctor } from './doctor.js';
 import { registerLab } from './lab.js';
 import { registerService } from './service.js';
 import { registerStatus } from './status.js';
+import { registerSock } from './sock.js';
 import { version } from './version.js';
 
 // `sluice ... | head` closes our stdout early: that is the reader's choice, not an error.
@@ -33,6 +34,7 @@ registerAgent(program);
 registerService(program);
 registerBpf(program);
 registerStatus(program);
+registerSock(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -15,6 +15,7 @@ import { sumPerCpu } from '../bpf/map.js';
 import { SluiceError } from '../bpf/errors.js';
 import type { ObjectSpec } from '../bpf/object.js';
 import { lbMaps } from './lb.js';
+import { maglevMaps, maglevRodataSpec } from './maglev.js';
 
 /**
  * enum verdict (bpf/include/verdicts.h): index of verdict_stats. Never renumbered; values below
@@ -140,6 +141,7 @@ export const lbTcSpec = {
   file: 'lb_tc.bpf.o',
   maps: {
     ...lbMaps,
+    ...maglevMaps,
     ct4: { key: Ct4Key, value: Ct4Entry },
     verdict_stats: { key: u32, value: VerdictCounter, perCpu: true },
   },
@@ -157,6 +159,7 @@ export const lbTcSpec = {
     ct_timeout_udp: u32,
     icmp_errors_per_sec: u32,
     lb_mode: u8,
+    ...maglevRodataSpec,
   },
 } as const satisfies ObjectSpec;
 

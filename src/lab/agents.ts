@@ -38,12 +38,17 @@ export function resetAgentFiles(stateDir: string): void {
   rmSync(agentsDir(stateDir), { recursive: true, force: true });
 }
 
-/** The objects kube-proxy watches, as the API server would return them. */
+/**
+ * The objects kube-proxy watches, as the API server would return them, and what socket
+ * acceleration reads: Namespaces, the pods that run (not virtual ones), TrafficOptimizations
+ * and CiliumNetworkPolicies.
+ */
 export function clusterManifest(state: ClusterState): string {
   const items = [
     ...[...state.nodes.values()].map(nodeObject),
     ...[...state.services.values()].map(serviceObject),
     ...[...state.endpointSlices.values()].map(sliceObject),
+    ...accelerationObjects(state),
   ];
   return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 1)}\n`;
 }
@@ -117,6 +122,44 @@ function sliceObject(e: EndpointSlice): object {
       };
     }),
   };
+}
+
+function accelerationObjects(state: ClusterState): object[] {
+  const namespaces = [...state.namespaces.values()].map((ns) => ({
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name: ns.name,
+      labels: ns.labels,
+      ...(ns.annotations ? { annotations: ns.annotations } : {}),
+    },
+  }));
+  const pods = [...state.pods.values()]
+    .filter((p) => !p.virtual && p.ip !== '')
+    .map((p) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: p.name, namespace: p.namespace, uid: p.uid, labels: p.labels },
+      spec: {
+        nodeName: p.nodeName,
+        containers: p.containers.map((c) => ({
+          name: c.name,
+          image: c.image,
+          ...(c.ports.length > 0 ? { ports: c.ports } : {}),
+        })),
+      },
+      status: { podIP: p.ip },
+    }));
+  const policies = [...state.policies.values()]
+    .filter((p) => p.kind === 'TrafficOptimization' || p.kind === 'CiliumNetworkPolicy')
+    .map((p) => ({
+      apiVersion: p.kind === 'TrafficOptimization' ? 'sluice.io/v1alpha1' : 'cilium.io/v2',
+      kind: p.kind,
+      metadata: { name: p.name, namespace: p.namespace, labels: p.labels },
+      ...(p.spec !== undefined ? { spec: p.spec } : {}),
+      ...(p.specs !== undefined ? { specs: p.specs } : {}),
+    }));
+  return [...namespaces, ...pods, ...policies];
 }
 
 /** Writes the manifest (atomically: a reader never sees half of it); returns its digest. */

@@ -27,6 +27,7 @@ import { withLabLock } from './lock.js';
 import { resetProxyState, syncProxies } from './proxy.js';
 import type { ProxyMode } from './proxy.js';
 import type { DestroyReport } from './topology/index.js';
+import { availableCongestionControls } from '../datapath/sock-redirect.js';
 import { destroyLab, LabError, LabTopology, resolveStateDir } from './topology/index.js';
 import type { PortRef } from './workloads/index.js';
 import { startWorkload, stopWorkload, waitListening } from './workloads/index.js';
@@ -98,6 +99,7 @@ export class Lab {
       if (options.agentConfig) setAgentOverrides(stateDir, options.agentConfig);
       const state = applyObjects(emptyState(), manifestsOf(options.files), {
         nodes: options.nodes,
+        congestionControls: availableCongestionControls(),
       });
       const topology = await LabTopology.create({
         stateDir,
@@ -137,7 +139,10 @@ export class Lab {
 
   async apply(files: string[]): Promise<void> {
     await this.change((state) =>
-      applyObjects(state, loadManifests(files), { nodes: this.config.nodes }),
+      applyObjects(state, loadManifests(files), {
+        nodes: this.config.nodes,
+        congestionControls: availableCongestionControls(),
+      }),
     );
   }
 

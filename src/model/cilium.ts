@@ -8,6 +8,7 @@
 import { z } from 'zod';
 
 import { isIPv4, parseCidr } from './ip.js';
+import { ciliumTcpSchema } from './traffic-optimization.js';
 import { joinPath } from './paths.js';
 
 /** Cilium selectors accept source-prefixed keys (k8s:io.kubernetes.pod.namespace). */
@@ -172,6 +173,8 @@ export const ciliumRuleSchema = z.strictObject({
     .strictObject({ ingress: z.boolean().optional(), egress: z.boolean().optional() })
     .optional(),
   description: z.string().optional(),
+  /** sluice: per-connection TCP tuning of the selected endpoints (traffic-optimization.ts). */
+  tcp: ciliumTcpSchema.optional(),
 });
 
 export const ciliumNetworkPolicySchema = z.looseObject({

@@ -93,3 +93,4 @@ export {
   parseIPv4,
 } from './ip.js';
 export type { Cidr } from './ip.js';
+export * from './traffic-optimization.js';

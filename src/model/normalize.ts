@@ -79,7 +79,8 @@ export type NormalizedObject =
   | { kind: 'Service'; value: Service }
   | { kind: 'EndpointSlice'; value: EndpointSlice }
   | { kind: 'NetworkPolicy'; value: Policy }
-  | { kind: 'CiliumNetworkPolicy'; value: Policy };
+  | { kind: 'CiliumNetworkPolicy'; value: Policy }
+  | { kind: 'TrafficOptimization'; value: Policy };
 
 type Obj = Record<string, unknown>;
 
@@ -110,6 +111,8 @@ export function normalizeObject(kind: string, object: Obj): NormalizedObject {
       return { kind, value: normalizePolicy(kind, object) };
     case 'CiliumNetworkPolicy':
       return { kind, value: normalizePolicy(kind, object) };
+    case 'TrafficOptimization':
+      return { kind, value: normalizePolicy(kind, object) };
     default:
       throw new Error(`normalizeObject: unsupported kind ${kind}`);
   }
@@ -126,7 +129,14 @@ function meta(m: Meta | undefined, namespaced: boolean) {
 
 export function normalizeNamespace(ns: INamespace): Namespace {
   const name = ns.metadata?.name ?? '';
-  return { name, labels: { ...(ns.metadata?.labels ?? {}), 'kubernetes.io/metadata.name': name } };
+  const annotations = ns.metadata?.annotations;
+  return {
+    name,
+    labels: { ...(ns.metadata?.labels ?? {}), 'kubernetes.io/metadata.name': name },
+    ...(annotations && Object.keys(annotations).length > 0
+      ? { annotations: { ...annotations } }
+      : {}),
+  };
 }
 
 export function normalizeNode(node: INode): NodeInput {
@@ -282,10 +292,7 @@ export function normalizeEndpointSlice(slice: IEndpointSlice): EndpointSlice {
   };
 }
 
-export function normalizePolicy(
-  kind: 'NetworkPolicy' | 'CiliumNetworkPolicy',
-  object: Obj,
-): Policy {
+export function normalizePolicy(kind: Policy['kind'], object: Obj): Policy {
   const m = meta(object.metadata as Meta | undefined, true);
   const policy: Policy = { ...m, kind, spec: (object as Partial<INetworkPolicy>).spec };
   if (kind === 'CiliumNetworkPolicy' && Array.isArray(object.specs)) {

@@ -85,6 +85,8 @@ export interface ApplyOptions extends EndpointSliceOptions {
    * can pass it on every apply.
    */
   nodes?: number | readonly Node[];
+  /** The kernel's congestion control algorithms, checked in TrafficOptimizations (validate.ts). */
+  congestionControls?: readonly string[];
 }
 
 /** A manifest document, or a bare object (its source becomes `<inline>#i`). */
@@ -212,7 +214,12 @@ export function applyObjects(
     ...optionNodes.map((n) => n.name),
   ];
 
-  const valid = validateManifests(docs, { addressing, state, nodeNames });
+  const valid = validateManifests(docs, {
+    addressing,
+    state,
+    nodeNames,
+    ...(options.congestionControls ? { congestionControls: options.congestionControls } : {}),
+  });
   const draft = new Draft(state);
   const problems: ManifestProblem[] = [];
   const fail = (doc: ValidDoc | undefined, path: string, message: string): void => {
@@ -245,7 +252,11 @@ export function applyObjects(
     const n = doc.normalized;
     const key = objectKey(doc.namespace, doc.name);
     if (n.kind === 'EndpointSlice') draft.endpointSlices.set(key, n.value);
-    else if (n.kind === 'NetworkPolicy' || n.kind === 'CiliumNetworkPolicy')
+    else if (
+      n.kind === 'NetworkPolicy' ||
+      n.kind === 'CiliumNetworkPolicy' ||
+      n.kind === 'TrafficOptimization'
+    )
       draft.policies.set(key, n.value);
     else if (n.kind === 'Deployment') draft.deployments.set(key, n.value);
   }
@@ -327,6 +338,7 @@ export function deleteObjects(
         break;
       case 'NetworkPolicy':
       case 'CiliumNetworkPolicy':
+      case 'TrafficOptimization':
         if (draft.policies.get(key)?.kind === ref.kind) draft.policies.delete(key);
         break;
     }

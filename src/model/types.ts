@@ -138,9 +138,12 @@ export interface EndpointSlice extends ObjectMeta {
   managed: boolean;
 }
 
-/** NetworkPolicy (networking.k8s.io/v1) or CiliumNetworkPolicy (cilium.io/v2), stored as given. */
+/**
+ * NetworkPolicy (networking.k8s.io/v1), CiliumNetworkPolicy (cilium.io/v2) or
+ * TrafficOptimization (sluice.io/v1alpha1, see traffic-optimization.ts), stored as given.
+ */
 export interface Policy extends ObjectMeta {
-  kind: 'NetworkPolicy' | 'CiliumNetworkPolicy';
+  kind: 'NetworkPolicy' | 'CiliumNetworkPolicy' | 'TrafficOptimization';
   spec: unknown;
   /** CiliumNetworkPolicy only: its `specs` list, when given (each entry a rule like spec). */
   specs?: unknown[];
@@ -149,6 +152,8 @@ export interface Policy extends ObjectMeta {
 export interface Namespace {
   name: string;
   labels: Record<string, string>;
+  /** Absent for namespaces created implicitly. `sluice.io/accelerate: "true"` opts in. */
+  annotations?: Record<string, string>;
 }
 
 export interface ClusterState {

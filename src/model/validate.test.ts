@@ -63,7 +63,7 @@ describe('validation: schemas (kubernetes-models)', () => {
 
   it('rejects unknown kinds and documents that are not objects', () => {
     assert.deepEqual(problems('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n- a\n'), [
-      'm.yaml#0 ConfigMap c: kind: unsupported kind "ConfigMap"; sluice supports Namespace, Node, Pod, Service, Deployment, EndpointSlice, NetworkPolicy, CiliumNetworkPolicy',
+      'm.yaml#0 ConfigMap c: kind: unsupported kind "ConfigMap"; sluice supports Namespace, Node, Pod, Service, Deployment, EndpointSlice, NetworkPolicy, CiliumNetworkPolicy, TrafficOptimization',
       'm.yaml#1: expected a Kubernetes object (a mapping with apiVersion, kind and metadata)',
     ]);
   });

@@ -28,6 +28,7 @@ import {
   keptNodePort,
 } from './allocation.js';
 import { checkCiliumNetworkPolicy } from './cilium.js';
+import { checkTrafficOptimization, congestionControlProblems } from './traffic-optimization.js';
 import { splitCommandLine } from './command.js';
 import { ManifestError } from './errors.js';
 import type { ManifestProblem } from './errors.js';
@@ -65,6 +66,7 @@ export const SUPPORTED_KINDS = {
   EndpointSlice: 'discovery.k8s.io/v1',
   NetworkPolicy: 'networking.k8s.io/v1',
   CiliumNetworkPolicy: 'cilium.io/v2',
+  TrafficOptimization: 'sluice.io/v1alpha1',
 } as const;
 export type SupportedKind = keyof typeof SUPPORTED_KINDS;
 
@@ -91,6 +93,12 @@ export interface ValidationContext {
   state?: ClusterState;
   /** The nodes that will exist after the apply; a pod naming another node is a problem. */
   nodeNames?: readonly string[];
+  /**
+   * The kernel's congestion control algorithms (/proc/sys/net/ipv4/tcp_available_congestion_control),
+   * read by the caller: a TrafficOptimization (or a CiliumNetworkPolicy's tcp.enableBBR) asking
+   * for another is refused. Absent: not checked.
+   */
+  congestionControls?: readonly string[];
 }
 
 /** Check all documents; returns the valid ones and every problem found. */
@@ -168,7 +176,10 @@ interface SchemaModel {
 }
 type SchemaModelCtor = new (data: Obj) => SchemaModel;
 
-const SCHEMA_MODELS: Record<Exclude<SupportedKind, 'CiliumNetworkPolicy'>, SchemaModelCtor> = {
+const SCHEMA_MODELS: Record<
+  Exclude<SupportedKind, 'CiliumNetworkPolicy' | 'TrafficOptimization'>,
+  SchemaModelCtor
+> = {
   Namespace: NamespaceModel,
   Node: NodeModel,
   Pod: PodModel,
@@ -217,6 +228,8 @@ function checkDoc(
 
   if (kindText === 'CiliumNetworkPolicy') {
     for (const p of checkCiliumNetworkPolicy(object)) r.schema(p.path, p.message);
+  } else if (kindText === 'TrafficOptimization') {
+    for (const p of checkTrafficOptimization(object)) r.schema(p.path, p.message);
   } else {
     checkSchema(SCHEMA_MODELS[kindText], object, r);
   }
@@ -230,7 +243,8 @@ function checkDoc(
     Deployment: checkDeployment,
     EndpointSlice: checkEndpointSlice,
     NetworkPolicy: checkNetworkPolicy,
-    CiliumNetworkPolicy: () => {},
+    CiliumNetworkPolicy: checkCongestionControls,
+    TrafficOptimization: checkCongestionControls,
   };
   rules[kindText](object, r, context);
   if (r.problems.length > 0) return { problems: r.problems };
@@ -306,6 +320,7 @@ const TOP_LEVEL_FIELDS: Record<SupportedKind, string[]> = {
   EndpointSlice: ['apiVersion', 'kind', 'metadata', 'addressType', 'endpoints', 'ports'],
   NetworkPolicy: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
   CiliumNetworkPolicy: ['apiVersion', 'kind', 'metadata', 'spec', 'specs', 'status'],
+  TrafficOptimization: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
 };
 const METADATA_FIELDS = [
   'name',
@@ -998,7 +1013,10 @@ function crossCheck(valid: readonly ValidDoc[], context: ValidationContext): Man
   const seen = new Map<string, ValidDoc>();
   const unique: ValidDoc[] = [];
   for (const doc of valid) {
-    const group = doc.kind === 'CiliumNetworkPolicy' ? 'NetworkPolicy' : doc.kind;
+    const group =
+      doc.kind === 'CiliumNetworkPolicy' || doc.kind === 'TrafficOptimization'
+        ? 'NetworkPolicy'
+        : doc.kind;
     const key = `${group}/${doc.namespace}/${doc.name}`;
     const first = seen.get(key);
     if (first) {
@@ -1189,4 +1207,10 @@ function checkServiceAllocations(
       else lbOwner.set(svc.loadBalancerIP, key);
     }
   }
+}
+
+/** TrafficOptimization / CiliumNetworkPolicy tcp: the algorithms must be the kernel's. */
+function checkCongestionControls(o: Obj, r: Reporter, c: ValidationContext): void {
+  if (!c.congestionControls) return;
+  for (const p of congestionControlProblems(o, c.congestionControls)) r.add(p.path, p.message);
 }

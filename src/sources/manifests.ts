@@ -42,8 +42,20 @@ export interface NodePortRange {
 
 export const DEFAULT_NODE_PORT_RANGE: NodePortRange = { min: 30000, max: 32767 };
 
-/** The kinds kube-proxy watches; every other kind in the directory is ignored. */
-export const WATCHED_KINDS = ['Node', 'Service', 'EndpointSlice'] as const;
+/**
+ * The kinds kube-proxy watches, plus what socket acceleration needs (Namespaces for their
+ * annotation, Pods for their address and labels, TrafficOptimizations and the tcp block of
+ * CiliumNetworkPolicies); every other kind in the directory is ignored.
+ */
+export const WATCHED_KINDS = [
+  'Node',
+  'Service',
+  'EndpointSlice',
+  'Namespace',
+  'Pod',
+  'TrafficOptimization',
+  'CiliumNetworkPolicy',
+] as const;
 
 /** The subset of a pino logger a source reports through. */
 export interface SourceLogger {
@@ -91,13 +103,16 @@ const asObj = (v: unknown): Obj | undefined =>
  */
 export function clusterStateFromDocs(
   docs: readonly ManifestDoc[],
-  options: { nodePortRange?: NodePortRange } = {},
+  options: { nodePortRange?: NodePortRange; congestionControls?: readonly string[] } = {},
 ): { state: ClusterState; skipped: SkippedObject[] } {
   const watched = docs.filter((d) =>
     (WATCHED_KINDS as readonly unknown[]).includes(asObj(d.object)?.kind),
   );
   const addressing = agentAddressing(options.nodePortRange ?? DEFAULT_NODE_PORT_RANGE);
-  const { valid, problems } = checkManifests(watched, { addressing });
+  const { valid, problems } = checkManifests(watched, {
+    addressing,
+    ...(options.congestionControls ? { congestionControls: options.congestionControls } : {}),
+  });
   const problemsByDoc = new Map<string, ManifestProblem[]>();
   const where = (file: string, index: number): string => (index < 0 ? file : `${file}#${index}`);
   for (const p of problems) {
@@ -143,6 +158,19 @@ export function clusterStateFromDocs(
         managed: n.value.labels[MANAGED_BY_LABEL] === ENDPOINTSLICE_CONTROLLER,
       };
       state.endpointSlices.set(objectKey(slice.namespace, slice.name), slice);
+    } else if (n.kind === 'Namespace') {
+      state.namespaces.set(n.value.name, n.value);
+    } else if (n.kind === 'Pod') {
+      // As the API server reports it: scheduled (spec.nodeName) and addressed (status.podIP).
+      const ip = asObj(doc.object.status)?.podIP;
+      const uid = asObj(doc.object.metadata)?.uid;
+      const { nodeName = '' } = n.value;
+      if (typeof ip === 'string' && nodeName !== '') {
+        const pod = { ...n.value, nodeName, ip, uid: typeof uid === 'string' ? uid : '' };
+        state.pods.set(objectKey(pod.namespace, pod.name), pod);
+      }
+    } else if (n.kind === 'TrafficOptimization' || n.kind === 'CiliumNetworkPolicy') {
+      state.policies.set(objectKey(n.value.namespace, n.value.name), n.value);
     }
     if (doc.namespace !== '' && !state.namespaces.has(doc.namespace)) {
       state.namespaces.set(doc.namespace, {
@@ -257,6 +285,8 @@ export function readManifestsDir(
 
 export interface ManifestsSourceOptions {
   nodePortRange?: NodePortRange;
+  /** The kernel's congestion control algorithms: a TrafficOptimization asking for another is skipped. */
+  congestionControls?: readonly string[];
   /** Quiet time after the last change before the directory is re-read. Default 100 ms. */
   debounceMs?: number;
   /** Re-read this often even without events (fs.watch can miss some). Default 30 s; 0: never. */

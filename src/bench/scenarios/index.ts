@@ -4,13 +4,19 @@ import { BenchError } from '../errors.js';
 import { connectScenario } from './connect.js';
 import { controlPlaneScenario } from './control-plane.js';
 import { mapsScenario } from './maps.js';
+import { maglevScenario } from './maglev.js';
 import { progCostScenario } from './prog-cost.js';
+import { latencyScenario } from './latency.js';
+import { throughputScenario } from './throughput.js';
 
 export const SCENARIOS: readonly Scenario[] = [
   mapsScenario,
   progCostScenario,
   controlPlaneScenario,
   connectScenario,
+  latencyScenario,
+  throughputScenario,
+  maglevScenario,
 ];
 
 export function scenarioNames(): string[] {
