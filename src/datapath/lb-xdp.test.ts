@@ -353,7 +353,12 @@ describe('lb_xdp: the XDP fast path, every forwarding mode', () => {
       assert.equal(sendSyn(40003), MAC.nodeB, 'longer than fits_len: the FIB answer');
       const e = xdp.snat.maps.fib4_cache.lookup({ ...key, ifindex: ns.ifindex.fab0 });
       assert.ok(e);
-      assert.equal(e[0]?.dmac.toString('hex'), MAC.nodeB.replaceAll(':', ''), 'refreshed');
+      // Per-CPU: the CPU the run was on holds the refreshed next hop.
+      const hex = MAC.nodeB.replaceAll(':', '');
+      assert.ok(
+        e.some((v) => v.dmac.toString('hex') === hex),
+        'refreshed',
+      );
     });
   });
 
