@@ -13,9 +13,16 @@
  *                             `-> no backend: drop, or reject (ICMP port unreachable)
  *   ICMP errors: quoted tuple -> conntrack lookup -> translate outer + quoted -> deliver
  *
+ * The stages that do not depend on the attach point (conntrack, service lookup, backend select,
+ * NAT plan, conntrack create) live in lb_pipeline.h and are lb_xdp.c's too. With lb.mode dsr or
+ * hybrid, a new external flow to another node's backend leaves with a DSR option instead of
+ * SNAT (dsr.h), and every packet arriving with one teaches this node its REPLY entry (DSR learn,
+ * before conntrack lookup).
+ *
  * Each stage sets the verdict (verdicts.h) when it ends the pipeline; the verdict is counted
  * once per packet, how a translated packet left is counted too. */
 #include "common.h"
+#include "ctx.h"
 #include "parse.h"
 #include "verdicts.h"
 #include "lb.h"
@@ -24,16 +31,8 @@
 #include "nat.h"
 #include "fib.h"
 #include "icmp.h"
-
-/* Load-time config (.rodata), besides node_ipv4 and the SNAT ports (nat.h) and the conntrack
- * timeouts (conntrack.h). cluster_cidr: the pods' addresses. A ClusterIP flow from outside it
- * to a backend on another node is SNATed (kube-proxy's --cluster-cidr masquerade rule), so the
- * reply comes back here; length 0 counts every client as the cluster's. */
-const volatile __be32 cluster_cidr_ipv4 = 0;
-const volatile __u8 cluster_cidr_len = 0;
-
-/* A stage returns STAGE_NEXT to go on, or the TC action that ends the pipeline. */
-#define STAGE_NEXT -1
+#include "dsr.h"
+#include "lb_pipeline.h"
 
 /* Bytes of headers the stages may read: Ethernet, IPv4 with options, ICMP, the quoted IPv4
  * with options and a whole TCP header. When a parser runs out of linear data (a driver or GRO
@@ -53,28 +52,6 @@ static __always_inline void lb_pull_headers(struct __sk_buff *skb)
 {
 	bpf_skb_pull_data(skb, skb->len < LB_PULL_LEN ? skb->len : LB_PULL_LEN);
 }
-
-enum lb_hook {
-	LB_HOOK_INGRESS = 0,
-	LB_HOOK_EGRESS = 1,
-};
-
-/* What the stages know about the packet in hand. */
-struct lb_ctx {
-	struct ipv4_packet pkt;
-	struct ct4_key key;          /* the packet's tuple, FORWARD */
-	struct ct4_entry *ct;        /* the flow's entry: a conntrack hit, or &fresh */
-	__u8 dir;                    /* the direction the packet travels in (enum ct_dir) */
-	__u8 hook;                   /* enum lb_hook */
-	__u8 scope;                  /* the frontend's enum lb_scope, for a new flow */
-	bool stale;                  /* a dead or finished FORWARD entry is being replaced */
-	struct ct4_key stale_reply;  /* ... and the REPLY key it had */
-	const struct lb_service *svc;
-	struct lb4_backend *backend;
-	struct ct4_entry fresh;      /* a new flow's entry, before and after it is written */
-	__u64 now;
-	__u32 verdict;
-};
 
 /* ---- Stage: parse ---------------------------------------------------------------------- */
 
@@ -114,64 +91,6 @@ static __always_inline int stage_policy(struct __sk_buff *skb, struct lb_ctx *c)
 	return STAGE_NEXT;
 }
 
-/* ---- Stage: conntrack lookup ----------------------------------------------------------- *
- * The packet as a FORWARD key (client -> frontend), then as a REPLY key (backend -> client or
- * SNAT address). A dead FORWARD entry, or a finished one that a new SYN reopens, is replaced by
- * a new flow; its REPLY key is kept so the new flow can retire it. */
-static __always_inline void stage_ct_lookup(struct lb_ctx *c)
-{
-	struct ct4_key *k = &c->key;
-	struct ct4_entry *e;
-
-	k->saddr = c->pkt.saddr;
-	k->daddr = c->pkt.daddr;
-	k->sport = c->pkt.sport;
-	k->dport = c->pkt.dport;
-	k->proto = c->pkt.proto;
-	k->dir = CT_DIR_FORWARD;
-	e = bpf_map_lookup_elem(&ct4, k);
-	if (e) {
-		if (ct4_alive(e, c->now) && !ct4_reopens(e, k->proto, c->pkt.tcp_flags)) {
-			c->ct = e;
-			c->dir = CT_DIR_FORWARD;
-		} else {
-			c->stale = true;
-			ct4_reply_key(e, k->proto, &c->stale_reply);
-		}
-		return;
-	}
-	k->dir = CT_DIR_REPLY;
-	e = bpf_map_lookup_elem(&ct4, k);
-	k->dir = CT_DIR_FORWARD;
-	if (e && ct4_alive(e, c->now)) {
-		c->ct = e;
-		c->dir = CT_DIR_REPLY;
-	}
-}
-
-/* ---- Stage: service lookup ------------------------------------------------------------- */
-
-static __always_inline int stage_service_lookup(struct lb_ctx *c)
-{
-	const struct ipv4_packet *p = &c->pkt;
-
-	c->scope = LB_SCOPE_EXTERNAL;
-	c->svc = lb4_lookup_service(p->daddr, p->dport, p->proto, LB_SCOPE_EXTERNAL);
-	if (!c->svc) {
-		c->scope = LB_SCOPE_INTERNAL;
-		c->svc = lb4_lookup_service(p->daddr, p->dport, p->proto, LB_SCOPE_INTERNAL);
-	}
-	if (!c->svc) {
-		c->verdict = VERDICT_PASS_NO_SERVICE;
-		return TC_ACT_OK;
-	}
-	if (p->proto == IPPROTO_TCP && (p->tcp_flags & TH_RST)) {
-		c->verdict = VERDICT_PASS_TCP_RST;
-		return TC_ACT_OK;
-	}
-	return STAGE_NEXT;
-}
-
 /* ---- Stage: no backend ----------------------------------------------------------------- *
  * As kube-proxy: traffic policy Local with no endpoint on this node is dropped (the client
  * times out); a service with no endpoint at all is rejected with ICMP port unreachable, which
@@ -195,134 +114,6 @@ static __always_inline int stage_no_backend(struct __sk_buff *skb, struct lb_ctx
 	return TC_ACT_REDIRECT;
 }
 
-/* ---- Stage: backend select ------------------------------------------------------------- *
- * Random slot, or the client's affinity entry (lb4_select_backend, lb.h); external frontends
- * by Maglev when lb_maglev_external is set (maglev.h). */
-static __always_inline int stage_backend_select(struct __sk_buff *skb, struct lb_ctx *c)
-{
-	const struct lb_service *svc = c->svc;
-	__u32 id;
-
-	if (!svc->backend_count)
-		return stage_no_backend(skb, c);
-	if (lb_maglev_external && c->scope == LB_SCOPE_EXTERNAL)
-		id = lb4_select_backend_maglev(svc, c->pkt.saddr, c->pkt.daddr, c->pkt.sport, c->pkt.dport,
-					       c->pkt.proto);
-	else
-		id = lb4_select_backend(svc, c->pkt.saddr);
-	c->backend = id ? lb4_lookup_backend(id) : NULL;
-	if (!c->backend) {
-		c->verdict = VERDICT_DROP_BACKEND_MISSING;
-		return TC_ACT_SHOT;
-	}
-	c->fresh.backend_id = id;
-	c->fresh.rev_nat_id = svc->rev_nat_id;
-	return STAGE_NEXT;
-}
-
-/* ---- Stage: NAT plan ------------------------------------------------------------------- *
- * DNAT always. SNAT to the node address when the reply would otherwise not come back through
- * this node: an external-scope flow to a backend on another node (externalTrafficPolicy
- * Cluster), a ClusterIP flow from outside the cluster to another node, and hairpin (a pod
- * reaching itself through its service). Never for traffic policy Local: the client address is
- * kept. */
-static __always_inline bool lb4_from_cluster(__be32 addr)
-{
-	__u32 mask;
-
-	if (!cluster_cidr_len || addr == node_ipv4)
-		return true;
-	mask = cluster_cidr_len >= 32 ? ~0U : ~0U << (32 - cluster_cidr_len);
-	return (bpf_ntohl(addr) & mask) == (bpf_ntohl(cluster_cidr_ipv4) & mask);
-}
-
-static __always_inline int stage_nat_plan(struct lb_ctx *c)
-{
-	const struct lb4_backend *be = c->backend;
-	struct ct4_entry *e = &c->fresh;
-	bool remote = !(be->flags & LB_BACKEND_LOCAL);
-	bool snat = be->address == c->pkt.saddr;
-
-	if (!(c->svc->flags & LB_F_LOCAL_ONLY) && remote)
-		snat |= c->scope == LB_SCOPE_EXTERNAL || !lb4_from_cluster(c->pkt.saddr);
-
-	e->client_addr = c->pkt.saddr;
-	e->client_port = c->pkt.sport;
-	e->frontend_addr = c->pkt.daddr;
-	e->frontend_port = c->pkt.dport;
-	e->backend_addr = be->address;
-	e->backend_port = be->port;
-	e->snat_addr = c->pkt.saddr;
-	e->snat_port = c->pkt.sport;
-	if (snat) {
-		if (!node_ipv4) {
-			c->verdict = VERDICT_DROP_SNAT_NO_ADDRESS;
-			return TC_ACT_SHOT;
-		}
-		e->snat_addr = node_ipv4;
-		e->flags |= CT_F_SNAT;
-	}
-	return STAGE_NEXT;
-}
-
-/* ---- Stage: conntrack create ----------------------------------------------------------- *
- * The REPLY entry first: with SNAT, writing it claims the port; without, a live REPLY entry of
- * another flow with the same key (the same client port to another frontend of the same backend)
- * would make replies ambiguous, so the new flow is dropped instead. Then the FORWARD entry. */
-static __always_inline bool ct4_key_equal(const struct ct4_key *a, const struct ct4_key *b)
-{
-	return a->saddr == b->saddr && a->daddr == b->daddr && a->sport == b->sport && a->dport == b->dport &&
-	       a->proto == b->proto && a->dir == b->dir;
-}
-
-static __always_inline int stage_ct_create(struct lb_ctx *c)
-{
-	struct ct4_entry *e = &c->fresh;
-	__u8 proto = c->pkt.proto;
-	struct ct4_entry *old;
-	struct ct4_key rkey;
-
-	e->state = CT_STATE_NONE;
-	if (proto == IPPROTO_TCP)
-		e->state = (c->pkt.tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN ? CT_STATE_SYN_SENT
-									   : CT_STATE_ESTABLISHED;
-	e->created_ns = c->now;
-	e->expires_ns = c->now + ct4_timeout_ns(proto, e->state);
-
-	if (e->flags & CT_F_SNAT) {
-		if (nat4_snat_claim(e, proto, c->now)) {
-			c->verdict = VERDICT_DROP_SNAT_EXHAUSTED;
-			return TC_ACT_SHOT;
-		}
-		ct4_reply_key(e, proto, &rkey);
-	} else {
-		ct4_reply_key(e, proto, &rkey);
-		old = bpf_map_lookup_elem(&ct4, &rkey);
-		if (old && ct4_alive(old, c->now) && !ct4_same_forward(old, e)) {
-			c->verdict = VERDICT_DROP_CT_CLASH;
-			return TC_ACT_SHOT;
-		}
-		if (bpf_map_update_elem(&ct4, &rkey, e, BPF_ANY)) {
-			c->verdict = VERDICT_DROP_CT_CREATE;
-			return TC_ACT_SHOT;
-		}
-	}
-	if (bpf_map_update_elem(&ct4, &c->key, e, BPF_ANY)) {
-		bpf_map_delete_elem(&ct4, &rkey);
-		c->verdict = VERDICT_DROP_CT_CREATE;
-		return TC_ACT_SHOT;
-	}
-	/* The replaced flow's REPLY entry, unless the new flow reuses its key. */
-	if (c->stale && !ct4_key_equal(&c->stale_reply, &rkey)) {
-		old = bpf_map_lookup_elem(&ct4, &c->stale_reply);
-		if (old && ct4_same_forward(old, e))
-			bpf_map_delete_elem(&ct4, &c->stale_reply);
-	}
-	c->ct = e;
-	c->dir = CT_DIR_FORWARD;
-	return STAGE_NEXT;
-}
-
 /* ---- Stage: translate (DNAT + SNAT forward, reverse NAT on replies) -------------------- */
 
 static __always_inline int stage_translate(struct __sk_buff *skb, struct lb_ctx *c, struct nat4_target *t)
@@ -330,6 +121,11 @@ static __always_inline int stage_translate(struct __sk_buff *skb, struct lb_ctx 
 	nat4_target_of(c->ct, c->dir, t);
 	if (nat4_rewrite(skb, &c->pkt, t)) {
 		c->verdict = VERDICT_DROP_WRITE;
+		return TC_ACT_SHOT;
+	}
+	if (c->dir == CT_DIR_FORWARD && (c->ct->flags & CT_F_DSR) &&
+	    dsr4_push_opt(skb, &c->pkt, c->ct->frontend_addr, c->ct->frontend_port)) {
+		c->verdict = VERDICT_DROP_DSR_NO_ROOM;
 		return TC_ACT_SHOT;
 	}
 	return STAGE_NEXT;
@@ -409,7 +205,8 @@ static __always_inline int stage_icmp(struct __sk_buff *skb, struct lb_ctx *c)
 
 static __always_inline int lb4_tc(struct __sk_buff *skb, __u8 hook)
 {
-	struct lb_ctx c = { .hook = hook };
+	/* DSR at ingress only: egress carries this node's own clients. */
+	struct lb_ctx c = { .hook = hook, .dsr_ok = hook == LB_HOOK_INGRESS };
 	struct nat4_target t;
 	int ret;
 
@@ -429,6 +226,8 @@ static __always_inline int lb4_tc(struct __sk_buff *skb, __u8 hook)
 	}
 
 	c.now = bpf_ktime_get_ns();
+	if (hook == LB_HOOK_INGRESS)
+		stage_dsr_learn(skb, &c.pkt, c.now);
 	stage_ct_lookup(&c);
 	if (c.ct) {
 		c.verdict = c.dir == CT_DIR_FORWARD ? VERDICT_CT_FORWARD : VERDICT_CT_REPLY;
@@ -436,7 +235,9 @@ static __always_inline int lb4_tc(struct __sk_buff *skb, __u8 hook)
 	} else {
 		ret = stage_service_lookup(&c);
 		if (ret == STAGE_NEXT)
-			ret = stage_backend_select(skb, &c);
+			ret = stage_backend_select(&c);
+		if (ret == STAGE_NO_BACKEND)
+			ret = stage_no_backend(skb, &c);
 		if (ret == STAGE_NEXT)
 			ret = stage_nat_plan(&c);
 		if (ret == STAGE_NEXT)

@@ -50,6 +50,7 @@ enum ct_flags {
 	CT_F_SEEN_REPLY = 1 << 1, /* a packet came back from the backend */
 	CT_F_FIN_FORWARD = 1 << 2,
 	CT_F_FIN_REPLY = 1 << 3,
+	CT_F_DSR = 1 << 4,        /* direct server return (dsr.h): one entry, no peer on this node */
 };
 
 struct ct4_key {
@@ -183,6 +184,8 @@ static __always_inline void ct4_update(struct ct4_entry *e, __u8 proto, __u8 dir
 	e->state = state;
 	e->flags = flags;
 	e->expires_ns = expires;
+	if (e->flags & CT_F_DSR)
+		return;
 	if (dir == CT_DIR_FORWARD)
 		ct4_reply_key(e, proto, &pkey);
 	else

@@ -1,14 +1,11 @@
-/* Internet checksums: incremental updates (RFC 1624), two ways.
+/* Internet checksums: incremental updates (RFC 1624), computed in registers.
  *
- * - The packet's own IPv4 and L4 checksums are updated with the kernel helpers
- *   (bpf_l3_csum_replace / bpf_l4_csum_replace). They know the skb's checksum state: with
- *   CHECKSUM_PARTIAL (offloaded, locally sent) the L4 field holds only the pseudo-header sum,
- *   so address changes (BPF_F_PSEUDO_HDR) update it and port changes must not; with
- *   CHECKSUM_COMPLETE they keep skb->csum right. UDP's "no checksum" (0) stays 0
- *   (BPF_F_MARK_MANGLED_0), and a computed 0 is sent as 0xffff.
- * - Checksums inside an ICMP error's quoted packet are plain data: they are computed here in
- *   registers (csum_acc*, csum_apply) and written with the quoted bytes. Each change there is
- *   compensated in the ICMP checksum, so the message's sum, and skb->csum with it, is kept.
+ * A rewrite accumulates the change of every 16-bit word it makes (csum_acc*) and applies the
+ * sum to each checksum that covers those words (csum_apply). The IPv4 header checksum and the
+ * checksums inside an ICMP error's quoted packet are plain data and written directly; the
+ * packet's own TCP/UDP checksum goes through ctx_l4_csum_update (ctx.h), which at TC lets the
+ * kernel helper follow the skb's checksum state. Every change is compensated by a checksum
+ * that covers it, so the packet's one's complement sum, and skb->csum with it, is kept.
  *
  * All arithmetic works on 16-bit words exactly as they sit in the packet (network order read as
  * host integers): one's complement sums do not care about byte order, as long as every word is
@@ -53,34 +50,6 @@ static __always_inline __u16 csum_apply_udp(__u16 check, __u32 acc)
 		return 0;
 	out = csum_apply(check, acc);
 	return out ? out : 0xffff;
-}
-
-/* Helper-based updates of the packet's own checksums. Return 0 or a negative errno. */
-
-/* An IPv4 address changed: the IP header checksum and, through the pseudo-header, the L4 one.
- * l4_csum_off is 0 when the L4 protocol has no pseudo-header checksum (ICMP). */
-static __always_inline int csum_l3_addr(struct __sk_buff *skb, __u32 ip_csum_off, __u32 l4_csum_off,
-					bool udp, __be32 old, __be32 new)
-{
-	int ret;
-
-	if (l4_csum_off) {
-		__u64 flags = BPF_F_PSEUDO_HDR | sizeof(new) | (udp ? BPF_F_MARK_MANGLED_0 : 0);
-
-		ret = bpf_l4_csum_replace(skb, l4_csum_off, old, new, flags);
-		if (ret)
-			return ret;
-	}
-	return bpf_l3_csum_replace(skb, ip_csum_off, old, new, sizeof(new));
-}
-
-/* A port changed: only the L4 checksum covers it. */
-static __always_inline int csum_l4_port(struct __sk_buff *skb, __u32 l4_csum_off, bool udp, __be16 old,
-					__be16 new)
-{
-	__u64 flags = sizeof(new) | (udp ? BPF_F_MARK_MANGLED_0 : 0);
-
-	return bpf_l4_csum_replace(skb, l4_csum_off, old, new, flags);
 }
 
 #endif

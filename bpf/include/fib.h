@@ -7,12 +7,14 @@
  * address): known neighbour -> MACs written and bpf_redirect; unresolved neighbour ->
  * bpf_redirect_neigh, which resolves it. The TTL is decremented as forwarding would.
  * Anything else (a local destination, no route, MTU exceeded, forwarding disabled, TTL
- * exhausted) goes to the stack, which delivers it or answers with the right ICMP error. */
+ * exhausted) goes to the stack, which delivers it or answers with the right ICMP error.
+ * The lookup and the L2 rewrite serve XDP too (lb_xdp.c decides XDP_TX or pass itself). */
 #ifndef SLUICE_FIB_H
 #define SLUICE_FIB_H
 
 #include "common.h"
 #include "csum.h"
+#include "ctx.h"
 #include "parse.h"
 #include "verdicts.h"
 
@@ -23,19 +25,50 @@
 #define TC_ACT_REDIRECT 7
 #endif
 
-static __always_inline int fib4_dec_ttl(struct __sk_buff *skb, const struct ipv4_packet *p)
+/* Looks up the next hop of a packet that now goes saddr -> daddr, as if it arrived on the
+ * context's device. tot_len 0 leaves the MTU check to the kernel (TC: GSO-aware, at
+ * redirect); XDP passes the length the packet will leave with. Flags 0: route as if the packet
+ * arrived on that device (policy rules by input interface apply). */
+static __always_inline long fib4_lookup(struct __ctx_buff *ctx, const struct ipv4_packet *p, __be32 saddr,
+					__be32 daddr, __u16 tot_len, struct bpf_fib_lookup *fib)
 {
-	__u8 ttl = p->ttl - 1;
-	/* TTL is the high byte of the 16-bit word it shares with the protocol. */
-	__be16 old = bpf_htons((__u16)p->ttl << 8), new = bpf_htons((__u16)ttl << 8);
-	int ret;
-
-	ret = bpf_l3_csum_replace(skb, p->l3_off + offsetof(struct iphdr, check), old, new, sizeof(new));
-	return ret ?: bpf_skb_store_bytes(skb, p->l3_off + offsetof(struct iphdr, ttl), &ttl, sizeof(ttl), 0);
+	fib->family = AF_INET;
+	fib->l4_protocol = p->proto;
+	fib->tos = p->tos;
+	fib->tot_len = tot_len;
+	fib->ifindex = ctx_ifindex(ctx);
+	fib->ipv4_src = saddr;
+	fib->ipv4_dst = daddr;
+	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 }
 
-/* Sends the packet (now saddr -> daddr) towards daddr. Returns the TC action and counts how the
- * packet left (VERDICT_DELIVER_*), or VERDICT_DROP_WRITE with TC_ACT_SHOT. */
+/* What forwarding does to the frame: TTL decremented (and the IP checksum with it, the TTL
+ * being the high byte of the word it shares with the protocol), MACs from the FIB. Direct
+ * writes; returns 0, or -1 when the headers are not there. */
+static __always_inline int fib4_rewrite_l2(struct __ctx_buff *ctx, const struct ipv4_packet *p,
+					   const struct bpf_fib_lookup *fib, bool macs)
+{
+	void *data = ctx_data(ctx);
+	void *data_end = ctx_data_end(ctx);
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + ETH_HLEN;
+	__u8 ttl = p->ttl - 1;
+
+	if ((void *)(ip + 1) > data_end)
+		return -1;
+	ip->check = csum_apply(ip->check, csum_acc16(0, bpf_htons((__u16)p->ttl << 8), bpf_htons((__u16)ttl << 8)));
+	ip->ttl = ttl;
+	if (macs) {
+		/* struct ethhdr: destination, then source (bpf_fib_lookup has them the other way). */
+		__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	}
+	return 0;
+}
+
+#ifdef SLUICE_CTX_SKB
+/* Sends the packet (now saddr -> daddr) towards daddr from TC. Returns the TC action and counts
+ * how the packet left (VERDICT_DELIVER_*), or VERDICT_DROP_WRITE with TC_ACT_SHOT. */
 static __always_inline int fib4_redirect(struct __sk_buff *skb, const struct ipv4_packet *p, __be32 saddr,
 					 __be32 daddr)
 {
@@ -44,15 +77,7 @@ static __always_inline int fib4_redirect(struct __sk_buff *skb, const struct ipv
 	__u32 len = skb->len;
 	long rc;
 
-	fib.family = AF_INET;
-	fib.l4_protocol = p->proto;
-	fib.tos = p->tos;
-	fib.ifindex = skb->ifindex;
-	fib.ipv4_src = saddr;
-	fib.ipv4_dst = daddr;
-	/* tot_len 0: the kernel checks the skb against the egress MTU itself, GSO-aware. Flags 0:
-	 * route as if the packet arrived on skb->ifindex (policy rules by input interface apply). */
-	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	rc = fib4_lookup(skb, p, saddr, daddr, 0, &fib);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
 		verdict_count(VERDICT_DELIVER_STACK, len);
 		return TC_ACT_OK;
@@ -61,16 +86,11 @@ static __always_inline int fib4_redirect(struct __sk_buff *skb, const struct ipv
 		verdict_count(VERDICT_DELIVER_TTL, len);
 		return TC_ACT_OK;
 	}
-	if (fib4_dec_ttl(skb, p))
-		goto write_failed;
+	if (fib4_rewrite_l2(skb, p, &fib, rc == BPF_FIB_LKUP_RET_SUCCESS)) {
+		verdict_count(VERDICT_DROP_WRITE, len);
+		return TC_ACT_SHOT;
+	}
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-		/* struct ethhdr: destination, then source (bpf_fib_lookup has them the other way). */
-		__u8 macs[2 * ETH_ALEN];
-
-		__builtin_memcpy(macs, fib.dmac, ETH_ALEN);
-		__builtin_memcpy(macs + ETH_ALEN, fib.smac, ETH_ALEN);
-		if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
-			goto write_failed;
 		verdict_count(VERDICT_DELIVER_REDIRECT, len);
 		return bpf_redirect(fib.ifindex, 0);
 	}
@@ -78,10 +98,7 @@ static __always_inline int fib4_redirect(struct __sk_buff *skb, const struct ipv
 	nh.ipv4_nh = fib.ipv4_dst; /* the gateway when the route has one */
 	verdict_count(VERDICT_DELIVER_REDIRECT_NEIGH, len);
 	return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
-
-write_failed:
-	verdict_count(VERDICT_DROP_WRITE, len);
-	return TC_ACT_SHOT;
 }
+#endif
 
 #endif

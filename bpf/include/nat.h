@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "csum.h"
+#include "ctx.h"
 #include "parse.h"
 #include "conntrack.h"
 
@@ -47,39 +48,64 @@ static __always_inline void nat4_target_of(const struct ct4_entry *e, __u8 dir, 
 	}
 }
 
-static __always_inline int nat4_store_addr(struct __sk_buff *skb, const struct ipv4_packet *p, __u32 field,
-					   __be32 old, __be32 new)
-{
-	int ret;
-
-	if (old == new)
-		return 0;
-	ret = csum_l3_addr(skb, p->l3_off + offsetof(struct iphdr, check), p->l4_csum_off,
-			   p->proto == IPPROTO_UDP, old, new);
-	return ret ?: bpf_skb_store_bytes(skb, p->l3_off + field, &new, sizeof(new), 0);
-}
-
-static __always_inline int nat4_store_port(struct __sk_buff *skb, const struct ipv4_packet *p, __u32 field,
-					   __be16 old, __be16 new)
-{
-	int ret;
-
-	if (old == new)
-		return 0;
-	ret = csum_l4_port(skb, p->l4_csum_off, p->proto == IPPROTO_UDP, old, new);
-	return ret ?: bpf_skb_store_bytes(skb, p->l4_off + field, &new, sizeof(new), 0);
-}
-
-/* Gives a TCP or UDP packet the target's addresses and ports, with incremental checksum
- * updates. Returns 0 or a negative errno (the packet may then be half-written). */
-static __always_inline int nat4_rewrite(struct __sk_buff *skb, const struct ipv4_packet *p,
+/* Gives a TCP or UDP packet the target's addresses and ports by direct writes: the IP checksum
+ * in place, the L4 checksum by ctx_l4_csum_update (pseudo-header changes apart from port
+ * changes, as the skb's checksum state needs). Returns 0 or a negative errno (the packet may then
+ * be half-written). */
+static __always_inline int nat4_rewrite(struct __ctx_buff *ctx, const struct ipv4_packet *p,
 					const struct nat4_target *t)
 {
-	/* TCP and UDP both start with source and destination ports. */
-	return nat4_store_addr(skb, p, offsetof(struct iphdr, saddr), p->saddr, t->saddr) ?:
-	       nat4_store_addr(skb, p, offsetof(struct iphdr, daddr), p->daddr, t->daddr) ?:
-	       nat4_store_port(skb, p, offsetof(struct udphdr, source), p->sport, t->sport) ?:
-	       nat4_store_port(skb, p, offsetof(struct udphdr, dest), p->dport, t->dport);
+	void *data = ctx_data(ctx);
+	void *data_end = ctx_data_end(ctx);
+	struct iphdr *ip = data + ETH_HLEN;
+	/* TCP and UDP both start with source and destination ports. The parser keeps l4_off below
+	 * 128; the mask lets the verifier see it. */
+	__be16 *ports = data + (p->l4_off & 0x7f);
+	__u32 addr_acc = 0, port_acc = 0;
+
+	if ((void *)(ip + 1) > data_end || (void *)(ports + 2) > data_end)
+		return -1;
+	if (p->saddr != t->saddr)
+		addr_acc = csum_acc32(addr_acc, p->saddr, t->saddr);
+	if (p->daddr != t->daddr)
+		addr_acc = csum_acc32(addr_acc, p->daddr, t->daddr);
+	if (p->sport != t->sport)
+		port_acc = csum_acc16(port_acc, p->sport, t->sport);
+	if (p->dport != t->dport)
+		port_acc = csum_acc16(port_acc, p->dport, t->dport);
+	if (addr_acc) {
+		ip->check = csum_apply(ip->check, addr_acc);
+		ip->saddr = t->saddr;
+		ip->daddr = t->daddr;
+	}
+	ports[0] = t->sport;
+	ports[1] = t->dport;
+	if (!p->l4_csum_off || (!addr_acc && !port_acc))
+		return 0;
+	/* Helpers invalidate packet pointers: the checksum comes last. */
+	return ctx_l4_csum_update(ctx, p->l4_csum_off, p->proto == IPPROTO_UDP, addr_acc, port_acc);
+}
+
+/* The outer header of an ICMP error: addresses and the IP checksum (ICMP has no pseudo-header). */
+static __always_inline int nat4_rewrite_addrs(struct __ctx_buff *ctx, const struct ipv4_packet *p,
+					      const struct nat4_target *t)
+{
+	void *data_end = ctx_data_end(ctx);
+	struct iphdr *ip = ctx_data(ctx) + ETH_HLEN;
+	__u32 acc = 0;
+
+	if ((void *)(ip + 1) > data_end)
+		return -1;
+	if (p->saddr != t->saddr)
+		acc = csum_acc32(acc, p->saddr, t->saddr);
+	if (p->daddr != t->daddr)
+		acc = csum_acc32(acc, p->daddr, t->daddr);
+	if (!acc)
+		return 0;
+	ip->check = csum_apply(ip->check, acc);
+	ip->saddr = t->saddr;
+	ip->daddr = t->daddr;
+	return 0;
 }
 
 /* Finds a free SNAT port for a new flow and claims it by writing the flow's REPLY entry, which
@@ -98,15 +124,13 @@ static __always_inline int nat4_snat_claim(struct ct4_entry *e, __u8 proto, __u6
 	for (i = 0; i < SNAT_TRIES; i++) {
 		e->snat_port = bpf_htons(snat_port_min + (start + i) % range);
 		ct4_reply_key(e, proto, &key);
+		/* NOEXIST first: a free port (the common case) costs one insert, no lookup, and
+		 * another CPU claiming the same port right now cannot win it too. */
+		if (!bpf_map_update_elem(&ct4, &key, e, BPF_NOEXIST))
+			return 0;
 		old = bpf_map_lookup_elem(&ct4, &key);
-		if (!old) {
-			/* NOEXIST: another CPU may be claiming the same port right now. */
-			if (!bpf_map_update_elem(&ct4, &key, e, BPF_NOEXIST))
-				return 0;
-		} else if (!ct4_alive(old, now)) {
-			if (!bpf_map_update_elem(&ct4, &key, e, BPF_ANY))
-				return 0;
-		}
+		if (old && !ct4_alive(old, now) && !bpf_map_update_elem(&ct4, &key, e, BPF_ANY))
+			return 0;
 	}
 	return -1;
 }
@@ -119,11 +143,11 @@ static __always_inline int nat4_snat_claim(struct ct4_entry *e, __u8 proto, __u6
  * The quoted IP checksum is updated, and the quoted TCP/UDP checksum when quoted (TCP only
  * with its whole header, UDP unless 0), as the kernel does; then the ICMP checksum by the same
  * changes. Returns 0 or a negative errno. */
-static __always_inline int nat4_icmp_error(struct __sk_buff *skb, const struct ipv4_packet *p,
+static __always_inline int nat4_icmp_error(struct __ctx_buff *ctx, const struct ipv4_packet *p,
 					   const struct ipv4_quote *q, const struct nat4_target *t)
 {
-	void *data = skb_data(skb);
-	void *data_end = skb_data_end(skb);
+	void *data = ctx_data(ctx);
+	void *data_end = ctx_data_end(ctx);
 	__u32 icmp_off = p->l4_off, in_off = q->l3_off, in_l4_off = q->l4_off, csum_off = q->l4_csum_off;
 	__u32 addr_acc, icmp_acc;
 	struct icmphdr *icmp;
@@ -165,10 +189,8 @@ static __always_inline int nat4_icmp_error(struct __sk_buff *skb, const struct i
 	ports[1] = t->sport;
 	icmp->checksum = csum_apply(icmp->checksum, icmp_acc);
 
-	/* The outer header: ICMP has no pseudo-header, only the IP checksum changes. Helpers
-	 * invalidate packet pointers, so they come after the direct writes. */
-	return nat4_store_addr(skb, p, offsetof(struct iphdr, saddr), p->saddr, t->saddr) ?:
-	       nat4_store_addr(skb, p, offsetof(struct iphdr, daddr), p->daddr, t->daddr);
+	/* The outer header: ICMP has no pseudo-header, only the IP checksum changes. */
+	return nat4_rewrite_addrs(ctx, p, t);
 }
 
 #endif

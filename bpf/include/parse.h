@@ -102,7 +102,7 @@ enum parse_result {
 	PARSE_OK = 0,        /* IPv4, and the TCP/UDP/ICMP header when that is the protocol */
 	PARSE_NOT_IPV4 = 1,  /* not an IPv4 frame */
 	PARSE_MALFORMED = 2, /* truncated, or a length or header field that cannot be right */
-	PARSE_FRAGMENT = 3,  /* an IPv4 fragment: the L4 header is absent or incomplete */
+	PARSE_FRAGMENT = 3,  /* an IPv4 fragment; a first one has its ports parsed, later ones 0 */
 };
 
 /* One IPv4 packet in a frame. Offsets count from the start of the frame; addresses and ports
@@ -164,7 +164,7 @@ static __always_inline int parse_ipv4(void *data, void *data_end, __u32 pkt_len,
 	p->tcp_flags = 0;
 	p->icmp_type = 0;
 	p->icmp_code = 0;
-	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+	if (ip->frag_off & bpf_htons(IP_OFFSET))
 		return PARSE_FRAGMENT;
 	l4 = (void *)ip + hlen;
 	if (p->proto == IPPROTO_TCP) {
@@ -192,6 +192,9 @@ static __always_inline int parse_ipv4(void *data, void *data_end, __u32 pkt_len,
 		p->icmp_type = icmp->type;
 		p->icmp_code = icmp->code;
 	}
+	/* A first fragment: its L4 header was parsed (the ports say which flow it starts). */
+	if (ip->frag_off & bpf_htons(IP_MF))
+		return PARSE_FRAGMENT;
 	return PARSE_OK;
 }
 

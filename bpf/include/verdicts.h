@@ -26,12 +26,17 @@ enum verdict {
 	VERDICT_ICMP_ERROR = 19,        /* ICMP error about a tracked flow: outer and inner translated */
 	VERDICT_REJECT_NO_BACKEND = 20, /* cluster policy, no usable endpoint: answered with ICMP port
 					 * unreachable, as kube-proxy's REJECT (sent back where it came from) */
+	VERDICT_DSR_LEARNED = 21,       /* a backend's node made the REPLY entry a DSR option asked for
+					 * (counted in addition to the packet's own verdict) */
 
 	/* How a translated packet left the program (counted in addition to the above). */
 	VERDICT_DELIVER_REDIRECT = 32,       /* to the FIB's device, MACs from the FIB */
 	VERDICT_DELIVER_REDIRECT_NEIGH = 33, /* to the FIB's device, MACs from the neighbour table */
 	VERDICT_DELIVER_STACK = 34,          /* to the stack: egress hook, local destination, no route */
 	VERDICT_DELIVER_TTL = 35,            /* to the stack, TTL exhausted: it sends time exceeded */
+	VERDICT_DELIVER_XDP_TX = 40,         /* XDP: out of the device it arrived on (XDP_TX) */
+	VERDICT_XDP_HANDOFF = 41,            /* XDP: decided (conntrack entry made or found), left to
+					      * TC to translate and deliver (a local pod, no neighbour) */
 
 	/* Drops. */
 	VERDICT_DROP_NO_BACKEND = 128,       /* cluster policy, no usable endpoint, and no ICMP error
@@ -44,6 +49,9 @@ enum verdict {
 	VERDICT_DROP_CT_CREATE = 134,        /* the conntrack map refused the entry */
 	VERDICT_DROP_WRITE = 135,            /* a packet rewrite failed: the packet may be half-written */
 	VERDICT_DROP_POLICY = 136,           /* reserved for the policy stage */
+	VERDICT_DROP_MALFORMED = 144,        /* XDP: truncated or invalid IPv4/TCP/UDP/ICMP headers */
+	VERDICT_DROP_FRAGMENT = 145,         /* XDP: a first fragment to a frontend (not balanced) */
+	VERDICT_DROP_DSR_NO_ROOM = 146,      /* DSR: no room for the option (40 bytes of options) */
 };
 
 /* Room for every value present and future: appending never resizes the pinned map. */

@@ -256,6 +256,7 @@ export class Agent {
         ? 'datapath adopted from the pins'
         : 'datapath loaded and attached',
     );
+    for (const w of this.datapath.warnings ?? []) logger.warn(w.fields, w.msg);
     return this.reconciler;
   }
 

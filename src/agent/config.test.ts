@@ -96,4 +96,46 @@ describe('agent config', () => {
       /x\.yaml: maglev\.tableSize: 13 is outside 251\.\.131071/,
     );
   });
+
+  it('xdp and lb.mode: defaults, the uplinks by default, only TC-served interfaces', () => {
+    const c = resolveConfig({ socketLB: { enabled: false } }, 'n');
+    assert.deepEqual(c.xdp, { enabled: false, mode: 'native', interfaces: ['fab0'] });
+    assert.equal(c.lb.mode, 'snat');
+    const on = resolveConfig(
+      {
+        socketLB: { enabled: false },
+        perPacketLB: { interfaces: ['eth0', 'eth1'] },
+        xdp: { enabled: true, mode: 'generic' },
+        lb: { mode: 'hybrid' },
+      },
+      'n',
+    );
+    assert.deepEqual(on.xdp, { enabled: true, mode: 'generic', interfaces: ['eth0', 'eth1'] });
+    assert.equal(on.lb.mode, 'hybrid');
+    assert.throws(
+      () =>
+        resolveConfig(
+          { socketLB: { enabled: false }, xdp: { enabled: true, interfaces: ['eth9'] } },
+          'n',
+        ),
+      /xdp.interfaces: eth9 is not one of perPacketLB.interfaces/,
+    );
+    assert.throws(
+      () =>
+        resolveConfig(
+          { socketLB: { enabled: false }, perPacketLB: { enabled: false }, xdp: { enabled: true } },
+          'n',
+        ),
+      /xdp.enabled: requires perPacketLB.enabled/,
+    );
+    assert.throws(
+      () => resolveConfig({ socketLB: { enabled: false }, lb: { mode: 'nat' } }, 'n', 'a.yaml'),
+      /a\.yaml: lb\.mode:/,
+    );
+    assert.throws(
+      () =>
+        resolveConfig({ socketLB: { enabled: false }, xdp: { mode: 'offload' } }, 'n', 'a.yaml'),
+      /a\.yaml: xdp\.mode:/,
+    );
+  });
 });

@@ -118,6 +118,30 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * The XDP fast path (bpf/lb_xdp.c, docs/xdp.md) in front of TC on the uplinks: external
+     * traffic to remote backends leaves again from XDP. Falls back to TC alone, with one log
+     * line, where XDP cannot attach in the mode asked for.
+     */
+    xdp: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** native: in the driver; generic: after the skb is built (any device, slower). */
+        mode: z.enum(['native', 'generic']).default('native'),
+        /** Default: perPacketLB.interfaces. Each must be one of them (TC finishes behind XDP). */
+        interfaces: z.array(z.string().min(1).max(15)).min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** How external flows reach backends on other nodes (bpf/include/dsr.h). */
+    lb: z
+      .object({
+        /** snat: replies return through this node; dsr: the backend's node answers the client
+         * directly; hybrid: dsr for TCP, snat for UDP. */
+        mode: z.enum(['snat', 'dsr', 'hybrid']).default('snat'),
+      })
+      .strict()
+      .prefault({}),
     /** Maglev consistent hashing for external traffic (externalBackendSelection: maglev). */
     maglev: z
       .object({
@@ -151,7 +175,7 @@ type Parsed = z.output<typeof configSchema>;
 
 export interface AgentConfig extends Omit<
   Parsed,
-  'nodePortRange' | 'pinRoot' | 'health' | 'perPacketLB'
+  'nodePortRange' | 'pinRoot' | 'health' | 'perPacketLB' | 'xdp'
 > {
   nodePortRange: { min: number; max: number };
   perPacketLB: Omit<Parsed['perPacketLB'], 'snatPorts'> & {
@@ -159,6 +183,7 @@ export interface AgentConfig extends Omit<
   };
   pinRoot: string;
   health: { host: string; port: number };
+  xdp: Omit<Parsed['xdp'], 'interfaces'> & { interfaces: string[] };
 }
 
 export const PIN_BASE = '/sys/fs/bpf/sluice';
@@ -188,6 +213,15 @@ export function resolveConfig(input: unknown, nodeName: string, origin = 'config
       'externalBackendSelection: maglev selects backends in the per-packet datapath; it needs perPacketLB.enabled',
     );
   }
+  const xdpInterfaces = c.xdp.interfaces ?? c.perPacketLB.interfaces;
+  if (c.xdp.enabled && !c.perPacketLB.enabled) {
+    problems.push('xdp.enabled: requires perPacketLB.enabled (TC finishes what XDP hands off)');
+  }
+  for (const name of xdpInterfaces) {
+    if (c.xdp.enabled && !c.perPacketLB.interfaces.includes(name)) {
+      problems.push(`xdp.interfaces: ${name} is not one of perPacketLB.interfaces`);
+    }
+  }
   const [, min = '0', max = '0'] = NODE_PORT_RANGE.exec(c.nodePortRange) ?? [];
   const [, snatMin = '0', snatMax = '0'] = NODE_PORT_RANGE.exec(c.perPacketLB.snatPorts) ?? [];
   if (Number(snatMin) < 1 || Number(snatMax) > 65535 || Number(snatMin) > Number(snatMax)) {
@@ -206,6 +240,7 @@ export function resolveConfig(input: unknown, nodeName: string, origin = 'config
     perPacketLB: { ...c.perPacketLB, snatPorts: { min: Number(snatMin), max: Number(snatMax) } },
     pinRoot: c.pinRoot ?? join(PIN_BASE, nodeName),
     health: { host, port: Number(portText) },
+    xdp: { ...c.xdp, interfaces: xdpInterfaces },
   };
 }
 

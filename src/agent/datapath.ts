@@ -30,6 +30,14 @@ import type { BpfMap } from '../bpf/map.js';
 import type { BpfObject, BpfProgram, MapSpec } from '../bpf/object.js';
 import { loadObject } from '../bpf/object.js';
 import { lbTcRodata, lbTcSpec } from '../datapath/lb-tc.js';
+import type { InterfaceMode } from '../datapath/lb-xdp.js';
+import {
+  attachXdpPersistent,
+  detachStaleXdp,
+  detachXdp,
+  lbXdpRodataOf,
+  lbXdpSpec,
+} from '../datapath/lb-xdp.js';
 import { maglevRodata } from '../datapath/maglev.js';
 import { SOCK_LB_PROGRAMS, sockLbSpec } from '../datapath/sock-lb.js';
 import { sockRedirectSpec } from '../datapath/sock-redirect.js';
@@ -38,7 +46,7 @@ import type { AgentConfig } from './config.js';
 import { AgentError } from './errors.js';
 
 export interface AttachmentReport {
-  kind: 'cgroup' | 'tc';
+  kind: 'cgroup' | 'tc' | 'xdp';
   program: string;
   target: string;
   outcome: PersistentOutcome;
@@ -56,6 +64,10 @@ export interface NodeDatapath {
    * were recreated since the last call, forgets those that are gone. Absent: no pod interfaces.
    */
   syncPodInterfaces?: () => PodInterfaceSync;
+  /** Which program runs the per-packet LB on each uplink (xdp-native, xdp-generic, tc). */
+  interfaceModes: { ifname: string; mode: InterfaceMode }[];
+  /** Things the agent should log once as warnings (an XDP attach that fell back to TC). */
+  warnings: { msg: string; fields: Record<string, unknown> }[];
   /** Closes this process's fds; pins and attachments stay. */
   close(): void;
 }
@@ -222,6 +234,8 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
   const beforeLinks = existsSync(linksDir) ? readdirSync(linksDir) : [];
   const objects: BpfObject<Record<string, MapSpec>>[] = [];
   const attachments: AttachmentReport[] = [];
+  const interfaceModes: NodeDatapath['interfaceModes'] = [];
+  const warnings: NodeDatapath['warnings'] = [];
   try {
     mkdirSync(linksDir, { recursive: true });
     let maps: LbMapHandles | undefined;
@@ -252,6 +266,7 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
           snatPorts: p.snatPorts,
           ctTimeouts: config.conntrack.timeouts,
           ...(p.clusterCIDR !== undefined ? { clusterCidr: p.clusterCIDR } : {}),
+          lbMode: config.lb.mode,
         }),
         ...maglevRodata({
           enabled: config.externalBackendSelection === 'maglev',
@@ -274,6 +289,45 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
           attachments.push({ kind: 'tc', program: hook.program, target, outcome });
         }
       }
+      for (const ifname of p.interfaces) interfaceModes.push({ ifname, mode: 'tc' });
+      const xdpOff = p.interfaces.filter(
+        (i) => !config.xdp.enabled || !config.xdp.interfaces.includes(i),
+      );
+      for (const ifname of detachStaleXdp(xdpOff)) {
+        warnings.push({
+          msg: `lb_xdp detached from ${ifname}: the config no longer asks for XDP there`,
+          fields: { ifname },
+        });
+      }
+      if (config.xdp.enabled) {
+        const lbXdp = loadObject(lbXdpSpec, {
+          pinRoot,
+          maxEntries: sizesFor(lbXdpSpec.maps, config),
+          // The TC object's settings, all of them: the two programs share every flow.
+          rodata: lbXdpRodataOf(rodata),
+        });
+        objects.push(lbXdp);
+        const mode = config.xdp.mode;
+        for (const ifname of config.xdp.interfaces) {
+          try {
+            const outcome = attachXdpPersistent(lbXdp.program('lb_xdp'), ifname, mode);
+            attachments.push({
+              kind: 'xdp',
+              program: 'lb_xdp',
+              target: `${ifname} ${mode}`,
+              outcome,
+            });
+            const entry = interfaceModes.find((m) => m.ifname === ifname);
+            if (entry) entry.mode = mode === 'native' ? 'xdp-native' : 'xdp-generic';
+          } catch (error) {
+            // TC alone still balances this interface: slower, never wrong.
+            warnings.push({
+              msg: `XDP cannot attach to ${ifname} in ${mode} mode (${(error as Error).message}); ${ifname} falls back to TC`,
+              fields: { ifname, xdpMode: mode, fallback: 'tc' },
+            });
+          }
+        }
+      }
       if (p.podInterfaces.length > 0) {
         syncPodInterfaces = podInterfaceSyncer(
           lbTc.program('lb_tc_ingress'),
@@ -287,6 +341,8 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
       maps,
       attachments,
       adoptedPins: before,
+      interfaceModes,
+      warnings,
       ...(syncPodInterfaces ? { syncPodInterfaces } : {}),
       ...(maglev ? { maglev } : {}),
       close: () => {
@@ -297,7 +353,16 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
     for (const o of objects) o.close();
     // Undo what this start made: links it pinned, maps it pinned, the directory if it made it.
     for (const a of attachments) {
-      if (a.outcome === 'attached') detachCgroupPinned(join(linksDir, `cgroup_${a.program}`));
+      if (a.outcome !== 'attached') continue;
+      if (a.kind === 'cgroup') detachCgroupPinned(join(linksDir, `cgroup_${a.program}`));
+      if (a.kind === 'xdp') {
+        const [ifname = '', mode] = a.target.split(' ');
+        try {
+          detachXdp(ifname, mode === 'generic' ? 'generic' : 'native');
+        } catch {
+          // the interface is gone: nothing left attached to it
+        }
+      }
     }
     if (existsSync(linksDir)) {
       for (const name of readdirSync(linksDir)) {

@@ -11,6 +11,7 @@ import { registerBpf } from './bpf.js';
 import { registerDoctor } from './doctor.js';
 import { registerLab } from './lab.js';
 import { registerService } from './service.js';
+import { registerStatus } from './status.js';
 import { registerSock } from './sock.js';
 import { version } from './version.js';
 
@@ -32,6 +33,7 @@ registerLab(program);
 registerAgent(program);
 registerService(program);
 registerBpf(program);
+registerStatus(program);
 registerSock(program);
 
 try {

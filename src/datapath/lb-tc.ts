@@ -34,10 +34,13 @@ export const Verdict = {
   CT_REPLY: 18,
   ICMP_ERROR: 19,
   REJECT_NO_BACKEND: 20,
+  DSR_LEARNED: 21,
   DELIVER_REDIRECT: 32,
   DELIVER_REDIRECT_NEIGH: 33,
   DELIVER_STACK: 34,
   DELIVER_TTL: 35,
+  DELIVER_XDP_TX: 40,
+  XDP_HANDOFF: 41,
   DROP_NO_BACKEND: 128,
   DROP_NO_LOCAL_BACKEND: 129,
   DROP_BACKEND_MISSING: 130,
@@ -47,6 +50,9 @@ export const Verdict = {
   DROP_CT_CREATE: 134,
   DROP_WRITE: 135,
   DROP_POLICY: 136,
+  DROP_MALFORMED: 144,
+  DROP_FRAGMENT: 145,
+  DROP_DSR_NO_ROOM: 146,
 } as const;
 export type VerdictName = keyof typeof Verdict;
 
@@ -72,7 +78,11 @@ export const CtFlag = {
   SEEN_REPLY: 1 << 1,
   FIN_FORWARD: 1 << 2,
   FIN_REPLY: 1 << 3,
+  DSR: 1 << 4,
 } as const;
+/** enum lb_mode (bpf/include/dsr.h): how external flows reach other nodes' backends. */
+export const LbMode = { snat: 0, dsr: 1, hybrid: 2 } as const;
+export type LbModeName = keyof typeof LbMode;
 /** enum lb_hook: which program a packet ran in. */
 export const LbHook = { INGRESS: 0, EGRESS: 1 } as const;
 
@@ -148,6 +158,7 @@ export const lbTcSpec = {
     ct_timeout_tcp_close: u32,
     ct_timeout_udp: u32,
     icmp_errors_per_sec: u32,
+    lb_mode: u8,
     ...maglevRodataSpec,
   },
 } as const satisfies ObjectSpec;
@@ -164,6 +175,8 @@ export interface LbTcConfig {
    * CPUs together; 0 drops instead. Default 1000, as the kernel's net.ipv4.icmp_msgs_per_sec.
    */
   icmpErrorsPerSec?: number;
+  /** lb.mode: snat (default), dsr, or hybrid (DSR for TCP, SNAT for UDP); see dsr.h. */
+  lbMode?: LbModeName;
 }
 
 /** A dotted quad as the number whose big-endian bytes are the address (be32 codec). */
@@ -220,6 +233,7 @@ export function lbTcRodata(config: LbTcConfig): Record<string, number> {
     ct_timeout_tcp_close: t.tcpClose,
     ct_timeout_udp: t.udp,
     icmp_errors_per_sec: icmpErrorsPerSec,
+    lb_mode: LbMode[config.lbMode ?? 'snat'],
   };
 }
 
@@ -252,6 +266,8 @@ export interface CtFlow {
   backend: string;
   /** The node address:port the backend sees, with SNAT. */
   snat?: string;
+  /** Direct server return (dsr.h): the backend's node answers the client directly. */
+  dsr?: true;
   state: string;
   seenReply: boolean;
   /** Seconds left (negative: dead, waiting for the LRU or garbage collection). */
@@ -281,6 +297,7 @@ export function readFlows(
       frontend: `${e.frontend_addr}:${e.frontend_port}`,
       backend: `${e.backend_addr}:${e.backend_port}`,
       ...(snat ? { snat: `${e.snat_addr}:${e.snat_port}` } : {}),
+      ...((e.flags & CtFlag.DSR) !== 0 ? { dsr: true as const } : {}),
       state: ctStateName(e.state),
       seenReply: (e.flags & CtFlag.SEEN_REPLY) !== 0,
       expiresInSec: Number(e.expires_ns - nowNs) / 1e9,

@@ -1,0 +1,123 @@
+/**
+ * Test support for the XDP load balancer (lb-xdp*.test.ts, bench prog-cost): BPF_PROG_TEST_RUN
+ * of an XDP program as if the frame arrived on a device of the scratch namespace of
+ * lb-tc-harness.ts (whose routes and neighbours make the FIB answers exact).
+ */
+import type { BpfObject, BpfProgram } from '../bpf/object.js';
+import type { TestRunResult } from '../bpf/testrun.js';
+import { testRun } from '../bpf/testrun.js';
+import { IPPROTO } from './lb.js';
+import type { lbTcSpec } from './lb-tc.js';
+import type { LbTcNetns } from './lb-tc-harness.js';
+import { CLIENT, NODE, POD_B, POD_B2, programService } from './lb-tc-harness.js';
+
+/** struct xdp_md: data 0, data_end = the frame's length, ingress_ifindex, queue 0. */
+function xdpContext(ifindex: number, length: number): Buffer {
+  const ctx = Buffer.alloc(24);
+  ctx.writeUInt32LE(length, 4);
+  ctx.writeUInt32LE(ifindex, 12);
+  return ctx;
+}
+
+/** testRun of an XDP program on a frame arriving on dev of the namespace. */
+export function xdpTestRun(
+  netns: LbTcNetns,
+  prog: BpfProgram,
+  data: Buffer,
+  opts: { dev?: 'fab0' | 'p1'; repeat?: number } = {},
+): TestRunResult {
+  const ifindex = netns.ifindex[opts.dev ?? 'fab0'];
+  return netns.run(() =>
+    testRun(prog, {
+      data,
+      ctx: xdpContext(ifindex, data.length),
+      ...(opts.repeat ? { repeat: opts.repeat } : {}),
+    }),
+  );
+}
+
+export type XdpCostCase = 'xdp-hit' | 'xdp-miss' | 'xdp-ct-hit' | 'xdp-pass-floor';
+
+export interface XdpCostResult {
+  case: XdpCostCase;
+  /** Median over rounds of the mean kernel-measured ns per run. */
+  nsPerPacket: number;
+  runs: number;
+}
+
+/** Ethernet + IPv4 + TCP (20 bytes) + 64 bytes of payload; checksums are never verified. */
+function tcpFrame(src: string, sport: number, dst: string, dport: number, flags: number): Buffer {
+  const f = Buffer.alloc(14 + 20 + 20 + 64);
+  f.writeUInt16BE(0x0800, 12);
+  const ip = f.subarray(14);
+  ip.writeUInt8(0x45, 0);
+  ip.writeUInt16BE(20 + 20 + 64, 2);
+  ip.writeUInt8(64, 8);
+  ip.writeUInt8(IPPROTO.TCP, 9);
+  Buffer.from(src.split('.').map(Number)).copy(ip, 12);
+  Buffer.from(dst.split('.').map(Number)).copy(ip, 16);
+  const t = ip.subarray(20);
+  t.writeUInt16BE(sport, 0);
+  t.writeUInt16BE(dport, 2);
+  t.writeUInt8(5 << 4, 12);
+  t.writeUInt8(flags, 13);
+  return f;
+}
+
+/**
+ * Per-packet cost of lb_xdp by BPF_PROG_TEST_RUN, as measureLbTcCost does for TC (one run per
+ * call on a fresh frame, so a translated frame is never fed back):
+ * - xdp-hit: a new flow per packet to a backend on another node, SNAT: service lookup,
+ *   selection, SNAT port claim, two conntrack inserts, NAT, FIB lookup, XDP_TX;
+ * - xdp-miss: no flow, no frontend (two conntrack and two service lookups), XDP_PASS;
+ * - xdp-ct-hit: an established flow's packet to that backend, XDP_TX;
+ * - xdp-pass-floor: a program that only returns XDP_PASS (the floor the run itself costs).
+ * The object must be lb_xdp in snat mode with its maps cleared.
+ */
+export function measureLbXdpCost(
+  obj: BpfObject<typeof lbTcSpec.maps>,
+  passProg: BpfProgram,
+  netns: LbTcNetns,
+  opts: { runs?: number; rounds?: number } = {},
+): XdpCostResult[] {
+  const runs = opts.runs ?? 2000; // below the 4536 ports of the default SNAT range
+  const rounds = opts.rounds ?? 3;
+  const prog = obj.program('lb_xdp');
+  const SYN = 0x02;
+  const ACK = 0x10;
+  programService(obj, {
+    serviceId: 3,
+    frontend: { address: NODE, port: 30082 },
+    backends: [{ id: 31, address: POD_B, port: 8080 }],
+  });
+  for (let i = 0; i < 1000; i++) {
+    programService(obj, {
+      serviceId: 1000 + i,
+      frontend: { address: `198.19.${1 + (i >> 8)}.${i & 255}`, port: 80 },
+      backends: [{ id: 10000 + i, address: POD_B2, port: 8080 }],
+    });
+  }
+  let port = 1024;
+  const frames: Record<XdpCostCase, () => Buffer> = {
+    'xdp-hit': () => tcpFrame(CLIENT, port++, NODE, 30082, SYN),
+    'xdp-miss': () => tcpFrame(CLIENT, 40000, NODE, 22, SYN),
+    'xdp-ct-hit': () => tcpFrame(CLIENT, 50000, NODE, 30082, ACK),
+    'xdp-pass-floor': () => tcpFrame(CLIENT, 40000, NODE, 22, SYN),
+  };
+  const out: XdpCostResult[] = [];
+  for (const c of Object.keys(frames) as XdpCostCase[]) {
+    const p = c === 'xdp-pass-floor' ? passProg : prog;
+    if (c === 'xdp-ct-hit') xdpTestRun(netns, prog, tcpFrame(CLIENT, 50000, NODE, 30082, SYN));
+    const means: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      if (c === 'xdp-hit') port = 1024 + ((r * runs) % 60000);
+      let total = 0;
+      for (let i = 0; i < runs; i++) total += xdpTestRun(netns, p, frames[c]()).durationNs;
+      means.push(total / runs);
+      if (c === 'xdp-hit') obj.maps.ct4.clear();
+    }
+    means.sort((a, b) => a - b);
+    out.push({ case: c, nsPerPacket: means[Math.floor(means.length / 2)] ?? 0, runs });
+  }
+  return out;
+}
