@@ -15,12 +15,18 @@
  * slot in the datapath rather than dropping.
  */
 import { closeSync } from 'node:fs';
-import koffi from 'koffi';
 import { u8, u32 } from '../bpf/codec.js';
-import { BpfError } from '../bpf/errors.js';
 import { mapInfoByFd } from '../bpf/info.js';
 import type { BpfMap } from '../bpf/map.js';
+import { BpfError } from '../bpf/errors.js';
 import { MapType } from '../bpf/map.js';
+import {
+  BPF_F_INNER_MAP,
+  BPF_F_MMAPABLE,
+  createMap,
+  mapFdById,
+  withMappedU32,
+} from '../bpf/raw-map.js';
 import type { KeyValueMapSpec } from '../bpf/object.js';
 import type { MaglevBackend } from '../model/maglev.js';
 import { MAGLEV_DEFAULT_TABLE_SIZE, maglevTable, PermutationCache } from '../model/maglev.js';
@@ -110,58 +116,19 @@ export function maglevSlot(t: FlowTuple, tableSize: number): number {
 // BPF_F_MMAPABLE and written as memory (a 32-bit aligned store is atomic for a reader), and the
 // outer map is changed in one batch per sync (one grace period).
 
-const lib = koffi.load('libbpf.so.1');
-const libc = koffi.load('libc.so.6');
-const mapCreate = lib.func(
-  'int bpf_map_create(int map_type, const char *map_name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const void *opts)',
-);
-const mapGetFdById = lib.func('int bpf_map_get_fd_by_id(uint32_t id)');
-const mmap = libc.func(
-  'void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)',
-);
-const munmap = libc.func('int munmap(void *addr, size_t length)');
-
 /** The inner template of lb_maglev has these flags, so every table must (maglev.h). */
-const BPF_F_MMAPABLE = 1 << 10;
-const BPF_F_INNER_MAP = 1 << 12;
-const PROT_READ = 1;
-const PROT_WRITE = 2;
-const MAP_SHARED = 1;
-const MAP_FAILED = 0xffffffffffffffffn;
+const TABLE_FLAGS = BPF_F_INNER_MAP | BPF_F_MMAPABLE;
 
 /** LB_MAGLEV_SLOTS_PER_ELEM: a table is ceil(M / 16) elements of 16 u32 slots. */
 export const MAGLEV_SLOTS_PER_ELEM = 16;
 const elementsFor = (size: number): number => Math.ceil(size / MAGLEV_SLOTS_PER_ELEM);
 
-/** struct bpf_map_create_opts (libbpf 1.1): sz, then map_flags at offset 28; 48 bytes. */
-function mapCreateOpts(flags: number): Buffer {
-  const opts = Buffer.alloc(48);
-  opts.writeBigUInt64LE(48n, 0);
-  opts.writeUInt32LE(flags, 28);
-  return opts;
-}
-
 /** Runs fn over the table's slots, mapped read-write; unmapped afterwards. */
 function withSlots<T>(fd: number, size: number, what: string, fn: (slots: Uint32Array) => T): T {
   // The elements are 64 bytes (a multiple of the array's 8-byte element alignment), so the
   // values are one contiguous run of u32 slots.
-  const length = Math.ceil((elementsFor(size) * MAGLEV_SLOTS_PER_ELEM * 4) / 4096) * 4096;
-  const ptr = mmap(null, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) as unknown;
-  const address = typeof ptr === 'bigint' ? ptr : BigInt(koffi.address(ptr));
-  if (address === MAP_FAILED || address === 0n) {
-    throw new BpfError('mmap', what, -(koffi.errno() || 22));
-  }
-  try {
-    return fn(new Uint32Array(koffi.view(ptr, length), 0, size));
-  } finally {
-    munmap(ptr, length);
-  }
-}
-
-function innerFd(innerId: number, what: string): number {
-  const fd = mapGetFdById(innerId) as number;
-  if (fd < 0) throw new BpfError('bpf_map_get_fd_by_id', what, fd);
-  return fd;
+  const bytes = elementsFor(size) * MAGLEV_SLOTS_PER_ELEM * 4;
+  return withMappedU32(fd, bytes, size, what, fn);
 }
 
 export interface MaglevMember extends MaglevBackend {
@@ -205,8 +172,8 @@ export class MaglevTables {
   ) {
     this.cache = new PermutationCache(tableSize);
     for (const [serviceId, innerId] of outer.lookupBatch()) {
-      const fd = mapGetFdById(innerId) as number;
-      if (fd < 0) continue; // unlinked meanwhile
+      const fd = mapFdById(innerId, `lb_maglev[${serviceId}]`);
+      if (fd === undefined) continue; // unlinked meanwhile
       try {
         const what = `lb_maglev[${serviceId}]`;
         const info = mapInfoByFd(fd, what);
@@ -334,7 +301,8 @@ export class MaglevTables {
     next: Uint32Array,
   ): number {
     const what = `lb_maglev[${serviceId}]`;
-    const fd = innerFd(innerId, what);
+    const fd = mapFdById(innerId, what);
+    if (fd === undefined) throw new BpfError('bpf_map_get_fd_by_id', what, -2);
     try {
       return withSlots(fd, next.length, what, (mem) => {
         let written = 0;
@@ -355,15 +323,15 @@ export class MaglevTables {
   /** Creates a table and fills it; returns its fd (the caller links it, then closes it). */
   private create(serviceId: number, ids: Uint32Array): number {
     const what = `lb_maglev[${serviceId}]`;
-    const fd = mapCreate(
-      MapType.ARRAY,
-      'lb_maglev_in',
-      4,
-      MAGLEV_SLOTS_PER_ELEM * 4,
-      elementsFor(ids.length),
-      mapCreateOpts(BPF_F_INNER_MAP | BPF_F_MMAPABLE),
-    ) as number;
-    if (fd < 0) throw new BpfError('bpf_map_create', what, fd);
+    const fd = createMap({
+      type: MapType.ARRAY,
+      name: 'lb_maglev_in',
+      keySize: 4,
+      valueSize: MAGLEV_SLOTS_PER_ELEM * 4,
+      maxEntries: elementsFor(ids.length),
+      flags: TABLE_FLAGS,
+      what,
+    });
     try {
       withSlots(fd, ids.length, what, (mem) => mem.set(ids));
     } catch (error) {
