@@ -57,6 +57,13 @@ export interface UpOptions {
 
 export type PodAction = 'ready' | 'unready' | 'terminate';
 
+export interface PodReadyResult {
+  /** Services (namespace/name) whose EndpointSlices changed. */
+  services: string[];
+  /** How long programming the proxies took (rendering and applying; the agents' whole diff). */
+  syncMs: number;
+}
+
 /** How long a new pod's servers may take to listen. */
 const SERVE_TIMEOUT_MS = 10_000;
 
@@ -166,9 +173,14 @@ export class Lab {
    * sync of the services whose EndpointSlices changed (kube-proxy's partial sync, the agents'
    * diff: syncProxiesPartial) instead of the full converge of setPod, and the record is re-read
    * only when another command wrote it since. The pod keeps running and serving (it was never
-   * stopped). Returns the services (namespace/name) whose EndpointSlices changed.
+   * stopped). With `save: false` the record is written by a later save() instead (a benchmark
+   * making many changes; other commands see the lab as it was until then).
    */
-  async setPodReady(key: ObjectKey, ready: boolean): Promise<string[]> {
+  async setPodReady(
+    key: ObjectKey,
+    ready: boolean,
+    options: { save?: boolean } = {},
+  ): Promise<PodReadyResult> {
     return withLabLock(this.stateDir, async () => {
       const stamp = recordMtime(this.stateDir);
       if (stamp !== this.recordStamp) {
@@ -177,15 +189,29 @@ export class Lab {
       }
       const prev = this.record.state;
       const next = setPodConditions(prev, key, { ready });
-      const changed = changedServices(prev, next);
-      if (changed.length > 0) {
-        await syncProxiesPartial(this.topology, this.stateDir, next, this.config, changed);
+      const services = changedServices(prev, next);
+      const t = performance.now();
+      if (services.length > 0) {
+        await syncProxiesPartial(this.topology, this.stateDir, next, this.config, services);
       }
+      const syncMs = performance.now() - t;
       this.record = { config: this.config, state: next };
-      writeCluster(this.stateDir, this.record);
-      this.recordStamp = recordMtime(this.stateDir);
-      return changed;
+      if (options.save ?? true) this.saveRecord();
+      return { services, syncMs };
     });
+  }
+
+  /** Writes the record setPodReady({ save: false }) left unwritten. */
+  async save(): Promise<void> {
+    await withLabLock(this.stateDir, () => {
+      this.saveRecord();
+      return Promise.resolve();
+    });
+  }
+
+  private saveRecord(): void {
+    writeCluster(this.stateDir, this.record);
+    this.recordStamp = recordMtime(this.stateDir);
   }
 
   /** Computes the next state (which validates it) under the lock, then converges to it. */

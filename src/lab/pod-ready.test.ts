@@ -47,19 +47,24 @@ for (const proxy of ['iptables', 'nftables', 'sluice'] as ProxyMode[]) {
       assert.ok(gone);
       const key = objectKey('default', gone);
 
-      assert.deepEqual(await lab.setPodReady(key, false), ['default/web']);
+      assert.deepEqual((await lab.setPodReady(key, false)).services, ['default/web']);
       assert.ok(!(await answering(lab)).includes(gone));
       // Recorded: another command sees the change.
       assert.equal(Lab.open(stateDir).state.pods.get(key)?.conditions.ready, false);
       // Nothing changes when the pod already has that readiness.
-      assert.deepEqual(await lab.setPodReady(key, false), []);
+      assert.deepEqual((await lab.setPodReady(key, false)).services, []);
 
-      assert.deepEqual(await lab.setPodReady(key, true), ['default/web']);
-      // The full converge path afterwards still agrees with what the partial syncs left.
-      await Lab.open(stateDir).setPod(objectKey('default', web[1] ?? ''), 'unready');
-      assert.deepEqual(await lab.setPodReady(objectKey('default', web[1] ?? ''), true), [
+      // Unsaved until save(): the proxies have it, the record does not yet.
+      assert.deepEqual((await lab.setPodReady(key, true, { save: false })).services, [
         'default/web',
       ]);
+      assert.equal(Lab.open(stateDir).state.pods.get(key)?.conditions.ready, false);
+      await lab.save();
+      assert.equal(Lab.open(stateDir).state.pods.get(key)?.conditions.ready, true);
+      // The full converge path afterwards still agrees with what the partial syncs left.
+      await Lab.open(stateDir).setPod(objectKey('default', web[1] ?? ''), 'unready');
+      const back = await lab.setPodReady(objectKey('default', web[1] ?? ''), true);
+      assert.deepEqual(back.services, ['default/web']);
       assert.deepEqual(await answering(lab), web);
     });
   });
