@@ -183,9 +183,10 @@ export class Lab {
   ): Promise<PodReadyResult> {
     return withLabLock(this.stateDir, async () => {
       const stamp = recordMtime(this.stateDir);
-      if (stamp !== this.recordStamp) {
+      if (stamp === undefined || stamp !== this.recordStamp) {
         const current = readCluster(this.stateDir);
         if (current) this.record = current;
+        this.recordStamp = stamp;
       }
       const prev = this.record.state;
       const next = setPodConditions(prev, key, { ready });

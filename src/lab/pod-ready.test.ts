@@ -54,12 +54,20 @@ for (const proxy of ['iptables', 'nftables', 'sluice'] as ProxyMode[]) {
       // Nothing changes when the pod already has that readiness.
       assert.deepEqual((await lab.setPodReady(key, false)).services, []);
 
-      // Unsaved until save(): the proxies have it, the record does not yet.
-      assert.deepEqual((await lab.setPodReady(key, true, { save: false })).services, [
+      // Unsaved changes build on each other (also in a Lab that has not written the record
+      // yet), and reach the record with save().
+      const opened = Lab.open(stateDir);
+      assert.deepEqual((await opened.setPodReady(key, true, { save: false })).services, [
+        'default/web',
+      ]);
+      assert.deepEqual((await opened.setPodReady(key, false, { save: false })).services, [
+        'default/web',
+      ]);
+      assert.deepEqual((await opened.setPodReady(key, true, { save: false })).services, [
         'default/web',
       ]);
       assert.equal(Lab.open(stateDir).state.pods.get(key)?.conditions.ready, false);
-      await lab.save();
+      await opened.save();
       assert.equal(Lab.open(stateDir).state.pods.get(key)?.conditions.ready, true);
       // The full converge path afterwards still agrees with what the partial syncs left.
       await Lab.open(stateDir).setPod(objectKey('default', web[1] ?? ''), 'unready');

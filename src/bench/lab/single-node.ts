@@ -131,8 +131,23 @@ export interface BenchLabOptions {
   agentConfig?: AgentConfigOverrides;
 }
 
-/** Brings a one-node lab up; on failure removes whatever it made. */
+/**
+ * Brings a one-node lab up; on failure removes whatever it made. An iptables lab is tried again
+ * (twice at most) when another program on the machine held the host-wide xtables lock longer
+ * than kube-proxy's 5 s wait: on a shared machine that is someone else's restore, not the lab.
+ */
 export async function upBenchLab(o: BenchLabOptions): Promise<BenchLab> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await upBenchLabOnce(o);
+    } catch (error) {
+      const locked = error instanceof Error && error.message.includes('xtables lock');
+      if (!locked || attempt >= 3) throw error;
+    }
+  }
+}
+
+async function upBenchLabOnce(o: BenchLabOptions): Promise<BenchLab> {
   const stateDir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-manifests-'));
   try {
