@@ -43,6 +43,7 @@ import type { Params } from '../results.js';
 import type { MetricSpec, RunContext, Scenario, ScenarioOptions, ScenarioPlan } from '../runner.js';
 import { NOTE } from '../runner.js';
 import type { ObjectKey } from '../../model/index.js';
+import type { PodReadyResult } from '../../lab/lab.js';
 import type { ProxyMode } from '../../lab/proxy.js';
 
 export const MODES = ['iptables', 'nftables', 'sluice-socket'] as const;
@@ -103,6 +104,8 @@ interface Churned {
   changes: number;
   seconds: number;
   changeMs: number[];
+  /** Changes tried again because another lab held the xtables lock. */
+  lockRetries: number;
 }
 
 /** Makes changes paced at `rate` until the deadline; leaves every backend ready. */
@@ -116,13 +119,12 @@ async function churn(
   const interval = 1000 / rate;
   const started = performance.now();
   const changeMs: number[] = [];
+  let lockRetries = 0;
   let changes = 0;
   let last = started;
   while (performance.now() < until && !signal.aborted) {
     const { pod, ready } = changeAt(pods, changes);
-    // The lab's record is written once at the end: it is the lab's bookkeeping, no part of
-    // what an EndpointSlice change costs a proxy.
-    const r = await l.lab.setPodReady(pod, ready, { save: false });
+    const r = await setPodReadyRetrying(l, pod, ready, () => lockRetries++);
     last = performance.now();
     if (r.services.length !== 1) {
       throw new BenchError(
@@ -136,9 +138,37 @@ async function churn(
   }
   const seconds = (last - started) / 1000;
   // Leave every backend ready for the next run (an odd count left one unready).
-  if (changes % 2 === 1) await l.lab.setPodReady(changeAt(pods, changes).pod, true);
-  else await l.lab.save();
-  return { changes, seconds, changeMs };
+  if (changes % 2 === 1) {
+    await setPodReadyRetrying(l, changeAt(pods, changes).pod, true, () => lockRetries++);
+  }
+  await l.lab.save();
+  return { changes, seconds, changeMs, lockRetries };
+}
+
+/**
+ * One change, tried again (twice at most) when iptables-restore gave up on the xtables lock: the
+ * lock is host-wide, so on a shared machine another lab's long restore holds it (a real node's
+ * kube-proxy has it to itself, and retries a failed sync too). A failed restore changed nothing
+ * and the lab keeps its previous state, so the retry is the same change; its time counts
+ * against changes-per-s.
+ */
+async function setPodReadyRetrying(
+  l: BenchLab,
+  pod: ObjectKey,
+  ready: boolean,
+  retried: () => void,
+): Promise<PodReadyResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // The lab's record is written once at the end: it is the lab's bookkeeping, no part of
+      // what an EndpointSlice change costs a proxy.
+      return await l.lab.setPodReady(pod, ready, { save: false });
+    } catch (error) {
+      const locked = error instanceof Error && error.message.includes('xtables lock');
+      if (!locked || attempt >= 3) throw error;
+      retried();
+    }
+  }
 }
 
 function planFor(sizes: Sizes): ScenarioPlan {
@@ -198,6 +228,8 @@ function planFor(sizes: Sizes): ScenarioPlan {
         ctx.note(`failed-${k.replace('_', '-')}`, f[k]);
       }
       failures.set(mode as Mode, f);
+      f.lockRetries = (f.lockRetries ?? 0) + churned.lockRetries;
+      ctx.note('xtables-lock-retries', f.lockRetries);
       return {
         'failed-requests': r.requests - r.ok,
         requests: r.requests,
