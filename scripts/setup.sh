@@ -15,7 +15,7 @@ fi
 # Toolchain and datapath: clang/llvm/libbpf-dev/bpftool build the BPF objects; iproute2 and
 # ethtool drive namespaces and links; iptables/nftables are the kube-proxy baselines;
 # iputils-ping sends test traffic inside lab namespaces; redis-server is the lab's redis workload.
-packages=(make gcc clang llvm libbpf-dev bpftool iproute2 ethtool iptables nftables iputils-ping redis-server sockperf iperf3)
+packages=(make gcc clang llvm libbpf-dev bpftool iproute2 ethtool iptables nftables iputils-ping redis-server sockperf iperf3 conntrack)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

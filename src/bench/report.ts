@@ -273,9 +273,9 @@ export const SCENARIO_SUMMARIES: Readonly<Record<string, string>> = {
   latency: 'TCP request/response latency through a ClusterIP.',
   throughput: 'Bulk TCP throughput through a ClusterIP.',
   flows:
-    "Conntrack hit cost per packet and conntrack map memory with N tracked flows; sluice only (kube-proxy's nf_conntrack is not primed by the bench).",
+    "Conntrack memory with N tracked flows, sluice's ct4 map against the kernel's nf_conntrack entries (iptables, primed with conntrack -R); and sluice's conntrack hit cost per packet (no comparable per-packet figure exists for nf_conntrack).",
   churn:
-    'Requests that fail while the endpoints of their service change under load (backends keep serving: failures come from the proxy update).',
+    'Requests that fail while the endpoints of their service change at a target rate under load (backends keep serving: failures come from the proxy update); changes-per-s is the rate reached.',
   memory:
     'Resident memory of the sluice agent and kernel memory of its BPF maps per scale; sluice only (the lab runs no kube-proxy process to compare).',
   scale: 'End-to-end time to program N services, and new-connection latency with them.',

@@ -76,6 +76,30 @@ describe('runScenario', () => {
     );
   });
 
+  it('asks a metric only of the modes that measure it, and gives the others no row', async () => {
+    const scenario: Scenario = {
+      name: 'fake',
+      modes: ['A', 'B'],
+      metrics: [
+        { name: 'mib', unit: 'MiB', better: 'lower' },
+        { name: 'ns', unit: 'ns', better: 'lower', modes: ['B'] },
+      ],
+      plan: () => ({
+        params: {},
+        run: (mode) => Promise.resolve<Samples>(mode === 'A' ? { mib: 1 } : { mib: 2, ns: 3 }),
+      }),
+    };
+    const rows = await runScenario(scenario, {
+      ...quiet,
+      runs: 1,
+      signal: new AbortController().signal,
+    });
+    assert.deepEqual(
+      rows.map((r) => `${r.mode}/${r.metric}`),
+      ['A/mib', 'B/mib', 'B/ns'],
+    );
+  });
+
   it('starts no run once aborted', async () => {
     const calls: string[] = [];
     const controller = new AbortController();

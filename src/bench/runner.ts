@@ -11,7 +11,14 @@ export interface MetricSpec {
   readonly name: string;
   readonly unit: string;
   readonly better: Better;
+  /**
+   * The modes that measure it, where some cannot (default: every mode); the others get no row
+   * for it rather than a made-up number.
+   */
+  readonly modes?: readonly string[];
 }
+
+const measures = (m: MetricSpec, mode: string): boolean => !m.modes || m.modes.includes(mode);
 
 export interface ScenarioOptions {
   /** Smaller sizes for a quick look (the runs count is chosen by the caller). */
@@ -96,6 +103,7 @@ export interface RunOptions extends ScenarioOptions {
 
 function formatSamples(samples: Samples, metrics: readonly MetricSpec[]): string {
   return metrics
+    .filter((m) => samples[m.name] !== undefined)
     .map((m) => {
       const v = samples[m.name] ?? NaN;
       return `${m.name} ${v >= 100 ? Math.round(v) : v.toPrecision(3)}`;
@@ -200,6 +208,7 @@ async function runPlan(
       notes.mode = undefined;
     }
     for (const m of scenario.metrics) {
+      if (!measures(m, mode)) continue;
       const v = got[m.name];
       if (v === undefined || !Number.isFinite(v)) {
         throw new Error(`${scenario.name}/${mode}: run ${run} gave no number for ${m.name}`);
@@ -213,6 +222,7 @@ async function runPlan(
   for (const mode of modes) {
     const rowNotes = notes.of(mode);
     for (const m of scenario.metrics) {
+      if (!measures(m, mode)) continue;
       rows.push({
         scenario: scenario.name,
         mode,

@@ -4,7 +4,7 @@
  * workloads serve every container port, and each node's proxy follows the cluster state.
  * Every command converges the running lab to the new state and records it.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterState, ManifestDoc, ObjectKey, Pod } from '../model/index.js';
@@ -16,15 +16,16 @@ import {
   objectKey,
   parseManifestText,
   refsOf,
+  SERVICE_NAME_LABEL,
   setPodConditions,
 } from '../model/index.js';
 import type { IptablesBackendChoice } from '../kubeproxy/apply.js';
 import type { AgentConfigOverrides } from './agents.js';
 import { setAgentOverrides } from './agents.js';
 import type { ClusterRecord, LabConfig } from './cluster-file.js';
-import { readCluster, removeCluster, writeCluster } from './cluster-file.js';
+import { clusterPath, readCluster, removeCluster, writeCluster } from './cluster-file.js';
 import { withLabLock } from './lock.js';
-import { resetProxyState, syncProxies } from './proxy.js';
+import { resetProxyState, syncProxies, syncProxiesPartial } from './proxy.js';
 import type { ProxyMode } from './proxy.js';
 import type { DestroyReport } from './topology/index.js';
 import { availableCongestionControls } from '../datapath/sock-redirect.js';
@@ -56,6 +57,13 @@ export interface UpOptions {
 
 export type PodAction = 'ready' | 'unready' | 'terminate';
 
+export interface PodReadyResult {
+  /** Services (namespace/name) whose EndpointSlices changed. */
+  services: string[];
+  /** How long programming the proxies took (rendering and applying; the agents' whole diff). */
+  syncMs: number;
+}
+
 /** How long a new pod's servers may take to listen. */
 const SERVE_TIMEOUT_MS = 10_000;
 
@@ -68,6 +76,9 @@ function manifestsOf(files: string[]): ManifestDoc[] {
 }
 
 export class Lab {
+  /** mtime of the record as this object last wrote it (setPodReady skips re-reading it then). */
+  private recordStamp: number | undefined;
+
   private constructor(
     readonly topology: LabTopology,
     private record: ClusterRecord,
@@ -156,6 +167,54 @@ export class Lab {
     await this.change((state) => setPodConditions(state, key, conditions));
   }
 
+  /**
+   * One pod's readiness changes, and nothing else: the one EndpointSlice change a kubelet's
+   * readiness probe makes, at the rate a benchmark can drive. The proxies get an incremental
+   * sync of the services whose EndpointSlices changed (kube-proxy's partial sync, the agents'
+   * diff: syncProxiesPartial) instead of the full converge of setPod, and the record is re-read
+   * only when another command wrote it since. The pod keeps running and serving (it was never
+   * stopped). With `save: false` the record is written by a later save() instead (a benchmark
+   * making many changes; other commands see the lab as it was until then).
+   */
+  async setPodReady(
+    key: ObjectKey,
+    ready: boolean,
+    options: { save?: boolean } = {},
+  ): Promise<PodReadyResult> {
+    return withLabLock(this.stateDir, async () => {
+      const stamp = recordMtime(this.stateDir);
+      if (stamp === undefined || stamp !== this.recordStamp) {
+        const current = readCluster(this.stateDir);
+        if (current) this.record = current;
+        this.recordStamp = stamp;
+      }
+      const prev = this.record.state;
+      const next = setPodConditions(prev, key, { ready });
+      const services = changedServices(prev, next);
+      const t = performance.now();
+      if (services.length > 0) {
+        await syncProxiesPartial(this.topology, this.stateDir, next, this.config, services);
+      }
+      const syncMs = performance.now() - t;
+      this.record = { config: this.config, state: next };
+      if (options.save ?? true) this.saveRecord();
+      return { services, syncMs };
+    });
+  }
+
+  /** Writes the record setPodReady({ save: false }) left unwritten. */
+  async save(): Promise<void> {
+    await withLabLock(this.stateDir, () => {
+      this.saveRecord();
+      return Promise.resolve();
+    });
+  }
+
+  private saveRecord(): void {
+    writeCluster(this.stateDir, this.record);
+    this.recordStamp = recordMtime(this.stateDir);
+  }
+
   /** Computes the next state (which validates it) under the lock, then converges to it. */
   private async change(next: (state: ClusterState) => ClusterState): Promise<void> {
     await withLabLock(this.stateDir, async () => {
@@ -223,4 +282,26 @@ function workloadChanged(a: Pod | undefined, b: Pod | undefined): boolean {
     a.ip !== b.ip ||
     JSON.stringify(a.containers) !== JSON.stringify(b.containers)
   );
+}
+
+function recordMtime(stateDir: string): number | undefined {
+  try {
+    return statSync(clusterPath(stateDir)).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Services (namespace/name) whose EndpointSlices differ between two states. */
+export function changedServices(prev: ClusterState, next: ClusterState): string[] {
+  const out = new Set<string>();
+  for (const key of new Set([...prev.endpointSlices.keys(), ...next.endpointSlices.keys()])) {
+    const a = prev.endpointSlices.get(key);
+    const b = next.endpointSlices.get(key);
+    if (a === b || JSON.stringify(a) === JSON.stringify(b)) continue;
+    const slice = b ?? a;
+    const service = slice?.labels[SERVICE_NAME_LABEL];
+    if (slice && service) out.add(`${slice.namespace}/${service}`);
+  }
+  return [...out].sort();
 }

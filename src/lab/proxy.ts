@@ -16,11 +16,12 @@ import {
   ensureIptablesJumps,
   iptablesChains,
 } from '../kubeproxy/apply.js';
-import { renderIptables } from '../kubeproxy/iptables.js';
+import { renderIptables, renderIptablesPartial } from '../kubeproxy/iptables.js';
 import type { NftablesState } from '../kubeproxy/nftables.js';
 import {
   emptyNftablesState,
   renderNftables,
+  renderNftablesPartial,
   renderNftablesStaleChainDeletion,
 } from '../kubeproxy/nftables.js';
 import type { KubeProxyNode } from '../kubeproxy/node.js';
@@ -123,6 +124,55 @@ export async function syncProxies(
         previous,
       );
       await applyNftables(node.netns, render.script);
+      saved[node.name] = saveNft(render.state);
+    }),
+  );
+  writeFileSync(proxyFile(stateDir), JSON.stringify(saved));
+}
+
+/**
+ * Programs every node's proxy for a change of the given services' EndpointSlices (or Services)
+ * only, as kube-proxy >= 1.26 does between its full syncs: iptables-restore --noflush of the
+ * top-level chains and the changed services' chains (stale chains are left for the next full
+ * sync, as kube-proxy leaves them until its periodic cleanup), or an nft transaction of the
+ * map elements that differ and the changed services' chains. The sluice agents get the new
+ * cluster and program their own diff. The previous sync must have been made by syncProxies or
+ * syncProxiesPartial (the nodes hold its jumps and table).
+ */
+export async function syncProxiesPartial(
+  lab: LabTopology,
+  stateDir: string,
+  state: ClusterState,
+  config: Pick<LabConfig, 'proxy' | 'iptablesBackend'>,
+  changedServices: readonly string[],
+): Promise<void> {
+  const mode = config.proxy;
+  if (mode === 'none') return;
+  if (mode === 'sluice') return syncAgents(lab, stateDir, state);
+  if (mode === 'iptables') {
+    const backend = config.iptablesBackend ?? 'default';
+    for (const node of lab.nodes()) {
+      const views = proxyView(state, node.name);
+      const rules = renderIptablesPartial(views, kubeProxyNode(lab, node), { changedServices });
+      await applyIptables(node.netns, rules.text, { backend });
+    }
+    return;
+  }
+  const saved = readSaved(stateDir);
+  await Promise.all(
+    lab.nodes().map(async (node) => {
+      let previous = loadNft(saved[node.name]);
+      if (previous.staleChains.size > 0) {
+        const deletion = renderNftablesStaleChainDeletion(previous);
+        if (deletion.script) await applyNftables(node.netns, deletion.script);
+        previous = deletion.state;
+      }
+      const views = proxyView(state, node.name);
+      const render = renderNftablesPartial(views, kubeProxyNode(lab, node), {
+        changedServices,
+        previous,
+      });
+      if (render.script) await applyNftables(node.netns, render.script);
       saved[node.name] = saveNft(render.state);
     }),
   );

@@ -28,9 +28,20 @@ export const CONNECT_BENCH = join(
   '../../../native/.output/connect_bench',
 );
 
+export const CHURN_CLIENT = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../../native/.output/churn_client',
+);
+
 export function requireConnectBench(): void {
   if (!existsSync(CONNECT_BENCH)) {
     throw new BenchError(`${CONNECT_BENCH} does not exist: build it with 'make -C native'`);
+  }
+}
+
+export function requireChurnClient(): void {
+  if (!existsSync(CHURN_CLIENT)) {
+    throw new BenchError(`${CHURN_CLIENT} does not exist: build it with 'make -C native'`);
   }
 }
 
@@ -120,8 +131,23 @@ export interface BenchLabOptions {
   agentConfig?: AgentConfigOverrides;
 }
 
-/** Brings a one-node lab up; on failure removes whatever it made. */
+/**
+ * Brings a one-node lab up; on failure removes whatever it made. An iptables lab is tried again
+ * (twice at most) when another program on the machine held the host-wide xtables lock longer
+ * than kube-proxy's 5 s wait: on a shared machine that is someone else's restore, not the lab.
+ */
 export async function upBenchLab(o: BenchLabOptions): Promise<BenchLab> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await upBenchLabOnce(o);
+    } catch (error) {
+      const locked = error instanceof Error && error.message.includes('xtables lock');
+      if (!locked || attempt >= 3) throw error;
+    }
+  }
+}
+
+async function upBenchLabOnce(o: BenchLabOptions): Promise<BenchLab> {
   const stateDir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-manifests-'));
   try {
@@ -263,4 +289,43 @@ export function mapsMiB(pid: number): { mib: number; maps: number } {
     bytes += Number(memlock);
   }
   return { mib: bytes / 2 ** 20, maps: seen.size };
+}
+
+/** How the exchanges of native/churn_client ended (see churn_client.c). */
+export interface ChurnClientResult {
+  requests: number;
+  ok: number;
+  connect_errors: number;
+  resets: number;
+  timeouts: number;
+  wrong_answers: number;
+}
+
+/**
+ * native churn_client in the client pod against the service's ClusterIP: `seconds` of new
+ * exchanges, then those in flight are waited for; an answer from anything but `names` (the
+ * backends' pod names) is a wrong answer.
+ */
+export async function churnClient(
+  l: BenchLab,
+  o: { seconds: number; concurrency: number; timeoutMs: number; names: readonly string[] },
+): Promise<ChurnClientResult> {
+  const r = await l.lab.topology.execInPod(
+    CLIENT,
+    [
+      CHURN_CLIENT,
+      clusterIP(l),
+      String(SERVICE.port),
+      String(o.seconds),
+      String(o.concurrency),
+      String(o.timeoutMs),
+      o.names.join(','),
+    ],
+    { timeoutMs: o.seconds * 1000 + o.timeoutMs + 10_000 },
+  );
+  try {
+    return JSON.parse(r.stdout) as ChurnClientResult;
+  } catch {
+    throw new BenchError(`churn_client printed an unexpected result: ${r.stdout.trim()}`);
+  }
 }

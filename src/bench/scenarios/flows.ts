@@ -12,12 +12,26 @@
  * the program itself would have written them for an external client of a NodePort with a local
  * backend, by batch updates. ct4 is an LRU hash sized 2.5 entries per flow so priming evicts
  * nothing; every measured packet is checked to be a conntrack hit (verdict CT_FORWARD), else the
- * run fails. One mode, sluice-tc: kube-proxy's conntrack (nf_conntrack) is not measured here,
- * because priming it with a million entries needs real flows or the conntrack tool, neither of
- * which the bench has; the figures are sluice's alone.
+ * run fails.
+ *
+ * Mode iptables, the kube-proxy baseline: the kernel's conntrack (nf_conntrack) inside the node
+ * namespace of a one-node iptables lab, primed with the same N flows (client to the node's
+ * NodePort, DNATed to a local backend, ESTABLISHED and ASSURED) by `conntrack -R` (Debian's
+ * conntrack tool, netlink inserts in one batch). It reports map-mib only: nf_conntrack_count of
+ * the namespace times the object size of the nf_conntrack slab, the kernel memory of the entries
+ * themselves (their extensions, a few dozen bytes each in kmalloc caches, and the conntrack hash
+ * table, nf_conntrack_buckets pointers allocated once for the whole host, are not in it). It
+ * reports no ct-hit-ns: nf_conntrack's lookup runs in the netfilter hooks of a real packet, which
+ * BPF_PROG_TEST_RUN never passes through, and no per-packet figure taken another way (CPU time
+ * of real traffic) would measure the same thing as sluice's; the iptables rows leave it out
+ * rather than print a number that only looks comparable. nf_conntrack_max (a host-wide sysctl,
+ * read-only in a lab namespace) bounds the entries a namespace holds: flow counts above it run
+ * sluice-tc only.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { BpfObject } from '../../bpf/object.js';
 import { loadObject } from '../../bpf/object.js';
 import {
@@ -39,11 +53,16 @@ import {
 } from '../../datapath/lb-tc-harness.js';
 import { IPPROTO } from '../../datapath/lb.js';
 import { BenchError } from '../errors.js';
-import type { MetricSpec, Scenario, ScenarioOptions, ScenarioPlan } from '../runner.js';
+import type { BenchLab } from '../lab/single-node.js';
+import { backendPods, downBenchLab, upBenchLab } from '../lab/single-node.js';
+import type { MetricSpec, Samples, Scenario, ScenarioOptions, ScenarioPlan } from '../runner.js';
 import { NOTE } from '../runner.js';
 
+export const MODES = ['iptables', 'sluice-tc'] as const;
+
 export const METRICS: readonly MetricSpec[] = [
-  { name: 'ct-hit-ns', unit: 'ns/packet', better: 'lower' },
+  // No comparable per-packet figure exists for nf_conntrack (see above).
+  { name: 'ct-hit-ns', unit: 'ns/packet', better: 'lower', modes: ['sluice-tc'] },
   { name: 'map-mib', unit: 'MiB', better: 'lower' },
 ];
 export const DEFAULT_FLOWS: readonly number[] = [1000, 10_000, 100_000, 1_000_000];
@@ -167,6 +186,110 @@ function ctForwardHits(obj: LbTcObject): bigint {
   return perCpu.reduce((n, c) => n + c.packets, 0n);
 }
 
+/** The most conntrack entries a namespace may hold (net.netfilter.nf_conntrack_max). */
+export function conntrackMax(): number {
+  return Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8'));
+}
+
+/** The object size of the kernel's nf_conntrack slab cache (/proc/slabinfo), in bytes. */
+export function conntrackObjectSize(): number {
+  const line = readFileSync('/proc/slabinfo', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('nf_conntrack '));
+  const size = Number(line?.trim().split(/\s+/)[3]);
+  if (!line || !Number.isInteger(size) || size <= 0) {
+    throw new BenchError(
+      'flows: /proc/slabinfo has no nf_conntrack cache (is nf_conntrack loaded?)',
+    );
+  }
+  return size;
+}
+
+/** nf_conntrack_count of a namespace: the entries its conntrack table holds. */
+function conntrackCount(netns: string): number {
+  const out = execFileSync('ip', [
+    'netns',
+    'exec',
+    netns,
+    'cat',
+    '/proc/sys/net/netfilter/nf_conntrack_count',
+  ]);
+  return Number(out.toString().trim());
+}
+
+/**
+ * `conntrack -R` lines for flows start..start+count-1: the entries kube-proxy's DNAT leaves for
+ * an external client of a NodePort with a local backend, once the flow is established.
+ */
+export function conntrackLines(start: number, count: number, node: string, pod: string): string {
+  const lines: string[] = [];
+  for (let i = start; i < start + count; i++) {
+    const c = clientOf(i);
+    lines.push(
+      `-I -p tcp -s ${c.address} -d ${node} --sport ${c.port} --dport ${FRONTEND_PORT} ` +
+        `-r ${pod} -q ${c.address} --reply-port-src ${BACKEND_PORT} --reply-port-dst ${c.port} ` +
+        '--state ESTABLISHED -t 21600 -u ASSURED,SEEN_REPLY',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Inserts the N flows into the conntrack table of `netns` with one `conntrack -R FILE` (a file:
+ * conntrack cannot open a socket stdin, which Node's child pipes are).
+ */
+async function primeConntrack(
+  netns: string,
+  dir: string,
+  n: number,
+  node: string,
+  pod: string,
+): Promise<void> {
+  const file = join(dir, 'conntrack-flows');
+  writeFileSync(file, '');
+  for (let start = 0; start < n; start += CHUNK) {
+    appendFileSync(file, conntrackLines(start, Math.min(CHUNK, n - start), node, pod));
+  }
+  try {
+    const child = spawn('ip', ['netns', 'exec', netns, 'conntrack', '-R', file], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-2000);
+    });
+    const [code] = (await once(child, 'close')) as [number | null];
+    if (code !== 0) throw new BenchError(`flows: conntrack -R exited ${code}: ${stderr.trim()}`);
+  } finally {
+    rmSync(file, { force: true });
+  }
+  const count = conntrackCount(netns);
+  if (count < n) {
+    throw new BenchError(`flows: the conntrack table of ${netns} holds ${count} of ${n} flows`);
+  }
+}
+
+interface ConntrackLab {
+  lab: BenchLab;
+  netns: string;
+}
+
+/** A one-node iptables lab whose node's conntrack holds the N flows. */
+async function upConntrackLab(n: number): Promise<ConntrackLab> {
+  const lab = await upBenchLab({ proxy: 'iptables', labName: 'fl', replicas: 1 });
+  try {
+    const node = lab.lab.topology.nodes()[0];
+    const podKey = backendPods(lab)[0];
+    const pod = podKey === undefined ? undefined : lab.lab.state.pods.get(podKey);
+    if (!node || !pod) throw new BenchError('flows: the iptables lab has no node or backend');
+    await primeConntrack(node.netns, lab.dir, n, node.ip, pod.ip);
+    return { lab, netns: node.netns };
+  } catch (error) {
+    await downBenchLab(lab).catch(() => undefined);
+    throw error;
+  }
+}
+
 interface Loaded {
   ns: LbTcNetns;
   obj: LbTcObject;
@@ -174,15 +297,22 @@ interface Loaded {
 
 function planFor(flows: number, samples: number, cpu: number | undefined): ScenarioPlan {
   let loaded: Loaded | undefined;
+  let ct: ConntrackLab | undefined;
   let runNo = 0;
+  const ctMax = conntrackMax();
+  const withIptables = flows <= ctMax;
   return {
     params: { flows },
+    modes: withIptables ? MODES : ['sluice-tc'],
     notes: {
       [NOTE.generatorCpus]: 'none (BPF_PROG_TEST_RUN on the bench thread)',
       [NOTE.measuredCpus]: cpu === undefined ? 'not pinned' : String(cpu),
       'ct4-max-entries': Math.ceil(flows * 2.5),
+      'iptables-map-mib':
+        'nf_conntrack_count x nf_conntrack slab object size; no per-packet lookup figure',
+      ...(withIptables ? {} : { 'iptables-skipped': `flows > nf_conntrack_max (${ctMax})` }),
     },
-    setup(ctx) {
+    async setup(ctx) {
       const ns = createLbTcNetns();
       try {
         const obj = loadObject(lbTcSpec, {
@@ -206,9 +336,25 @@ function planFor(flows: number, samples: number, cpu: number | undefined): Scena
         loaded = undefined;
         throw error;
       }
-      return Promise.resolve();
+      if (withIptables) {
+        ctx.progress(`[flows flows=${flows}] iptables lab, priming nf_conntrack... `);
+        const t = performance.now();
+        ct = await upConntrackLab(flows);
+        ctx.progress(`${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+        ctx.note('nf-conntrack-object-bytes', conntrackObjectSize());
+      }
     },
-    async run() {
+    async run(mode): Promise<Samples> {
+      if (mode === 'iptables') {
+        if (!ct) throw new Error('flows: iptables run before setup');
+        const count = conntrackCount(ct.netns);
+        if (count < flows) {
+          throw new BenchError(
+            `flows: nf_conntrack of ${ct.netns} lost flows: ${count} of ${flows}`,
+          );
+        }
+        return { 'map-mib': (count * conntrackObjectSize()) / 2 ** 20 };
+      }
       if (!loaded) throw new Error('flows: run before setup');
       const { ns, obj } = loaded;
       const prog = obj.program('lb_tc_ingress');
@@ -231,18 +377,20 @@ function planFor(flows: number, samples: number, cpu: number | undefined): Scena
         'map-mib': mapMemlock(obj.maps.ct4.fd) / 2 ** 20,
       };
     },
-    teardown() {
+    async teardown() {
       loaded?.obj.close();
       loaded?.ns.destroy();
       loaded = undefined;
-      return Promise.resolve();
+      const lab = ct?.lab;
+      ct = undefined;
+      if (lab) await downBenchLab(lab);
     },
   };
 }
 
 export const flowsScenario: Scenario = {
   name: 'flows',
-  modes: ['sluice-tc'],
+  modes: MODES,
   metrics: METRICS,
   plan({ quick, cpu }: ScenarioOptions) {
     if (cpu !== undefined) pinMain(cpu);
