@@ -90,11 +90,7 @@ export function diffDatapath(
   const counters = countersFor(programmed, previous);
 
   // Backend ids: by (address, port, proto) as programmed; the lowest id wins a duplicate.
-  const backendIds = new Map<string, number>();
-  for (const [id, b] of [...programmed.backends].sort(([a], [b]) => a - b)) {
-    const key = backendKey(b.address, b.port, b.proto);
-    if (!backendIds.has(key)) backendIds.set(key, id);
-  }
+  const backendIds = lowestBackendIds(programmed);
   const wantedBackendIds = new Map<string, number>();
   for (const key of plan.backends.keys()) {
     let id = backendIds.get(key);
@@ -176,7 +172,21 @@ export function diffDatapath(
     const wanted = (plan.groups.get(group)?.backends ?? []).map(
       (k) => wantedBackendIds.get(k) as number,
     );
-    const current = programmed.slots.get(serviceId) ?? new Map<number, number>();
+    const current = programmed.slots.get(serviceId);
+    if (current === undefined) {
+      // Nothing programmed for this id (a first pass): every wanted backend gets the next slot.
+      const next = [...new Set(wanted)];
+      counts.set(serviceId, next.length);
+      for (let i = 0; i < next.length; i++) {
+        phase.slotWrites.push({
+          map: 'lb_slots',
+          op: 'update',
+          key: { service_id: serviceId, slot: i + 1 },
+          value: next[i] as number,
+        });
+      }
+      continue;
+    }
     const live = liveCount(programmedCounts.get(serviceId) ?? 0, current);
     const next = arrangeSlots(current, live, wanted);
     counts.set(serviceId, next.length);
@@ -285,6 +295,18 @@ export function diffDatapath(
   };
 }
 
+/** Backend id per (address, port, proto) as programmed; the lowest id wins a duplicate. */
+function lowestBackendIds(programmed: ProgrammedState): Map<BackendKey, number> {
+  // One pass keeping the minimum, not a sort of every backend: a million at 100k services.
+  const ids = new Map<BackendKey, number>();
+  for (const [id, b] of programmed.backends) {
+    const key = backendKey(b.address, b.port, b.proto);
+    const seen = ids.get(key);
+    if (seen === undefined || id < seen) ids.set(key, id);
+  }
+  return ids;
+}
+
 /**
  * How many slots of a service id are in use: the highest count a frontend of it has, as far as
  * the slots are there. Slots past it are leftovers of an interrupted shrink and are deleted.
@@ -326,7 +348,8 @@ export function arrangeSlots(
   }
   const fresh = wanted.filter((b) => !placed.has(b));
   const fill = [...movers, ...new Set(fresh)];
-  for (let i = 0; i < size; i++) if (next[i] === undefined) next[i] = fill.shift();
+  let from = 0; // not fill.shift(): that is O(n) a call, O(n^2) for a large group
+  for (let i = 0; i < size; i++) if (next[i] === undefined) next[i] = fill[from++];
   return next as number[];
 }
 
@@ -399,10 +422,7 @@ export function indexProgrammed(
     groupOfServiceId: new Map([...groupIds].map(([g, id]) => [id, g])),
     counters: { ...counters },
   };
-  for (const [id, b] of [...programmed.backends].sort(([a], [b]) => a - b)) {
-    const key = backendKey(b.address, b.port, b.proto);
-    if (!index.backendIds.has(key)) index.backendIds.set(key, id);
-  }
+  index.backendIds = lowestBackendIds(programmed);
   for (const [fe, { value }] of programmed.services) indexFrontend(index, fe, value.service_id);
   return index;
 }

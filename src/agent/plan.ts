@@ -158,6 +158,18 @@ export const noneAffected = (): AffectedKeys => ({
   backends: new Set(),
 });
 
+/** A set that keeps nothing: the affected keys of a whole plan, which nobody reads. */
+class DiscardSet<T> extends Set<T> {
+  override add(): this {
+    return this;
+  }
+}
+const IGNORED: AffectedKeys = {
+  frontends: new DiscardSet(),
+  groups: new DiscardSet(),
+  backends: new DiscardSet(),
+};
+
 type GroupData = { group: PlannedGroup; backends: Map<BackendKey, BackendValue> };
 
 /**
@@ -201,7 +213,8 @@ export class DesiredState implements DatapathPlan {
     const keys = [...state.services.keys()].sort(compare);
     for (const key of keys) {
       const svc = state.services.get(key) as Service;
-      desired.setService(key, serviceViews(svc, slices.get(key) ?? [], nodeName));
+      // A whole plan is diffed whole: what each Service affected is not worth collecting.
+      desired.putService(key, serviceViews(svc, slices.get(key) ?? [], nodeName), IGNORED);
     }
     return desired;
   }
@@ -229,6 +242,15 @@ export class DesiredState implements DatapathPlan {
    */
   setService(key: ObjectKey, views: readonly ServicePortView[]): AffectedKeys {
     const affected = noneAffected();
+    this.putService(key, views, affected);
+    return affected;
+  }
+
+  private putService(
+    key: ObjectKey,
+    views: readonly ServicePortView[],
+    affected: AffectedKeys,
+  ): void {
     const old = this.services.get(key);
     const next = views.length === 0 ? undefined : planService(views, this.node, this.nodeAddresses);
     if (old) {
@@ -247,7 +269,6 @@ export class DesiredState implements DatapathPlan {
       }
       for (const fe of next.claims) this.claim(fe, affected);
     }
-    return affected;
   }
 
   private claim(fe: PlannedFrontend, affected: AffectedKeys): void {
