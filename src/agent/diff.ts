@@ -264,14 +264,15 @@ export function diffDatapath(
   }
 
   // 8. Reverse NAT of frontends that went away.
-  const liveRevNat = new Set(revNatIds.values());
+  const liveRevNat = programmed.revNat.size === 0 ? new Set() : new Set(revNatIds.values());
   for (const id of [...programmed.revNat.keys()].sort((a, b) => a - b)) {
     if (!liveRevNat.has(id))
       phase.revNatDeletes.push({ map: 'lb4_reverse_nat', op: 'delete', key: id });
   }
 
   // 9. Backends no group uses.
-  const liveBackends = new Set(wantedBackendIds.values());
+  const liveBackends =
+    programmed.backends.size === 0 ? new Set() : new Set(wantedBackendIds.values());
   for (const id of [...programmed.backends.keys()].sort((a, b) => a - b)) {
     if (!liveBackends.has(id))
       phase.backendDeletes.push({ map: 'lb4_backends', op: 'delete', key: id });
@@ -414,6 +415,9 @@ export function indexProgrammed(
   programmed: ProgrammedState,
   groupIds: ReadonlyMap<GroupKey, number>,
   counters: IdCounters,
+  /** The backend ids of a full diff just applied (DiffResult.backendIds): exactly what the
+   * maps then hold, so they need not be derived again. */
+  backendIds?: ReadonlyMap<BackendKey, number>,
 ): DiffIndex {
   const index: DiffIndex = {
     backendIds: new Map(),
@@ -422,7 +426,7 @@ export function indexProgrammed(
     groupOfServiceId: new Map([...groupIds].map(([g, id]) => [id, g])),
     counters: { ...counters },
   };
-  index.backendIds = lowestBackendIds(programmed);
+  index.backendIds = backendIds ? new Map(backendIds) : lowestBackendIds(programmed);
   for (const [fe, { value }] of programmed.services) indexFrontend(index, fe, value.service_id);
   return index;
 }
