@@ -86,7 +86,7 @@ function applyRun(maps: LbMapHandles, ops: readonly MapOp[], start: number, end:
         const o = ops[i] as MapOp & { op: 'update'; key: unknown; value: unknown };
         entries[i - start] = [o.key, o.value];
       }
-      map.updateBatch(entries);
+      map.updateBatchFast(entries);
     } else if (first.op === 'delete') {
       const keys: unknown[] = new Array<unknown>(end - start);
       for (let i = start; i < end; i++) keys[i - start] = (ops[i] as MapOp & { key: unknown }).key;

@@ -718,7 +718,9 @@ export function applyInPlace(
           if (index.backendIds.get(key) === o.key) index.backendIds.delete(key);
         }
         if (o.op === 'update') {
-          state.backends.set(o.key, { ...o.value });
+          // Values are never mutated once planned (cloneProgrammed shares them too): no copy
+          // of each of a million backends.
+          state.backends.set(o.key, o.value);
           const key = backendKey(o.value.address, o.value.port, o.value.proto);
           if (index && !index.backendIds.has(key)) index.backendIds.set(key, o.key);
         } else {
@@ -727,7 +729,7 @@ export function applyInPlace(
         break;
       }
       case 'lb4_reverse_nat':
-        if (o.op === 'update') state.revNat.set(o.key, { ...o.value });
+        if (o.op === 'update') state.revNat.set(o.key, o.value);
         else state.revNat.delete(o.key);
         break;
       case 'lb_slots':
@@ -739,7 +741,7 @@ export function applyInPlace(
         const old = state.services.get(id);
         if (old && index) unindexFrontend(index, id, old.value.service_id);
         if (o.op === 'update') {
-          state.services.set(id, { key: { ...o.key }, value: { ...o.value } });
+          state.services.set(id, { key: o.key, value: o.value });
           if (index) indexFrontend(index, id, o.value.service_id);
         } else {
           state.services.delete(id);
