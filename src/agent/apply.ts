@@ -36,20 +36,68 @@ export class ApplyError extends Error {
 }
 
 /**
- * Applies the operations one by one. On a failure it stops (every prefix is consistent, see
- * diff.ts) and throws ApplyError saying how many were applied; the caller re-reads the maps.
- * Returns the number of affinity entries purged.
+ * Applies the operations in order. A run of consecutive operations of one kind on one map (a
+ * phase of diff.ts, e.g. every backend of a full pass) goes to the kernel as batch updates or
+ * deletes: the phases are what make-before-break orders, and inside a phase the order does not
+ * matter. When a batch fails, the run is replayed one operation at a time (rewriting or
+ * deleting what the batch already did changes nothing), so the failure is still pinned to one
+ * operation. On a failure it stops (every prefix is consistent, see diff.ts) and throws
+ * ApplyError saying how many were applied; the caller re-reads the maps. Returns the number of
+ * affinity entries purged.
  */
 export function applyOps(maps: LbMapHandles, ops: readonly MapOp[]): { purged: number } {
   let purged = 0;
-  ops.forEach((op, index) => {
-    try {
-      purged += applyOne(maps, op);
-    } catch (error) {
-      throw new ApplyError(op, index, index, error);
+  let start = 0;
+  while (start < ops.length) {
+    const first = ops[start] as MapOp;
+    let end = start + 1;
+    if (first.map !== 'lb4_affinity') {
+      while (end < ops.length) {
+        const o = ops[end] as MapOp;
+        if (o.map !== first.map || o.op !== first.op) break;
+        end++;
+      }
     }
-  });
+    if (end - start < MIN_BATCH || !applyRun(maps, ops, start, end)) {
+      for (let index = start; index < end; index++) {
+        try {
+          purged += applyOne(maps, ops[index] as MapOp);
+        } catch (error) {
+          throw new ApplyError(ops[index] as MapOp, index, index, error);
+        }
+      }
+    }
+    start = end;
+  }
   return { purged };
+}
+
+/** Below this a run goes one by one: a batch's buffers cost more than a few syscalls. */
+const MIN_BATCH = 8;
+
+/** ops[start, end) (one map, one kind) as batch calls; false when a batch call failed. */
+function applyRun(maps: LbMapHandles, ops: readonly MapOp[], start: number, end: number): boolean {
+  const first = ops[start] as MapOp;
+  const map = maps[first.map] as BpfMap<unknown, unknown>;
+  try {
+    if (first.op === 'update') {
+      const entries: [unknown, unknown][] = new Array<[unknown, unknown]>(end - start);
+      for (let i = start; i < end; i++) {
+        const o = ops[i] as MapOp & { op: 'update'; key: unknown; value: unknown };
+        entries[i - start] = [o.key, o.value];
+      }
+      map.updateBatchFast(entries);
+    } else if (first.op === 'delete') {
+      const keys: unknown[] = new Array<unknown>(end - start);
+      for (let i = start; i < end; i++) keys[i - start] = (ops[i] as MapOp & { key: unknown }).key;
+      map.deleteBatch(keys);
+    } else {
+      return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function applyOne(maps: LbMapHandles, o: MapOp): number {

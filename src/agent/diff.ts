@@ -90,11 +90,7 @@ export function diffDatapath(
   const counters = countersFor(programmed, previous);
 
   // Backend ids: by (address, port, proto) as programmed; the lowest id wins a duplicate.
-  const backendIds = new Map<string, number>();
-  for (const [id, b] of [...programmed.backends].sort(([a], [b]) => a - b)) {
-    const key = backendKey(b.address, b.port, b.proto);
-    if (!backendIds.has(key)) backendIds.set(key, id);
-  }
+  const backendIds = lowestBackendIds(programmed);
   const wantedBackendIds = new Map<string, number>();
   for (const key of plan.backends.keys()) {
     let id = backendIds.get(key);
@@ -176,7 +172,21 @@ export function diffDatapath(
     const wanted = (plan.groups.get(group)?.backends ?? []).map(
       (k) => wantedBackendIds.get(k) as number,
     );
-    const current = programmed.slots.get(serviceId) ?? new Map<number, number>();
+    const current = programmed.slots.get(serviceId);
+    if (current === undefined) {
+      // Nothing programmed for this id (a first pass): every wanted backend gets the next slot.
+      const next = [...new Set(wanted)];
+      counts.set(serviceId, next.length);
+      for (let i = 0; i < next.length; i++) {
+        phase.slotWrites.push({
+          map: 'lb_slots',
+          op: 'update',
+          key: { service_id: serviceId, slot: i + 1 },
+          value: next[i] as number,
+        });
+      }
+      continue;
+    }
     const live = liveCount(programmedCounts.get(serviceId) ?? 0, current);
     const next = arrangeSlots(current, live, wanted);
     counts.set(serviceId, next.length);
@@ -254,14 +264,15 @@ export function diffDatapath(
   }
 
   // 8. Reverse NAT of frontends that went away.
-  const liveRevNat = new Set(revNatIds.values());
+  const liveRevNat = programmed.revNat.size === 0 ? new Set() : new Set(revNatIds.values());
   for (const id of [...programmed.revNat.keys()].sort((a, b) => a - b)) {
     if (!liveRevNat.has(id))
       phase.revNatDeletes.push({ map: 'lb4_reverse_nat', op: 'delete', key: id });
   }
 
   // 9. Backends no group uses.
-  const liveBackends = new Set(wantedBackendIds.values());
+  const liveBackends =
+    programmed.backends.size === 0 ? new Set() : new Set(wantedBackendIds.values());
   for (const id of [...programmed.backends.keys()].sort((a, b) => a - b)) {
     if (!liveBackends.has(id))
       phase.backendDeletes.push({ map: 'lb4_backends', op: 'delete', key: id });
@@ -283,6 +294,18 @@ export function diffDatapath(
     groupIds,
     backendIds: wantedBackendIds,
   };
+}
+
+/** Backend id per (address, port, proto) as programmed; the lowest id wins a duplicate. */
+function lowestBackendIds(programmed: ProgrammedState): Map<BackendKey, number> {
+  // One pass keeping the minimum, not a sort of every backend: a million at 100k services.
+  const ids = new Map<BackendKey, number>();
+  for (const [id, b] of programmed.backends) {
+    const key = backendKey(b.address, b.port, b.proto);
+    const seen = ids.get(key);
+    if (seen === undefined || id < seen) ids.set(key, id);
+  }
+  return ids;
 }
 
 /**
@@ -326,7 +349,8 @@ export function arrangeSlots(
   }
   const fresh = wanted.filter((b) => !placed.has(b));
   const fill = [...movers, ...new Set(fresh)];
-  for (let i = 0; i < size; i++) if (next[i] === undefined) next[i] = fill.shift();
+  let from = 0; // not fill.shift(): that is O(n) a call, O(n^2) for a large group
+  for (let i = 0; i < size; i++) if (next[i] === undefined) next[i] = fill[from++];
   return next as number[];
 }
 
@@ -391,6 +415,9 @@ export function indexProgrammed(
   programmed: ProgrammedState,
   groupIds: ReadonlyMap<GroupKey, number>,
   counters: IdCounters,
+  /** The backend ids of a full diff just applied (DiffResult.backendIds): exactly what the
+   * maps then hold, so they need not be derived again. */
+  backendIds?: ReadonlyMap<BackendKey, number>,
 ): DiffIndex {
   const index: DiffIndex = {
     backendIds: new Map(),
@@ -399,10 +426,7 @@ export function indexProgrammed(
     groupOfServiceId: new Map([...groupIds].map(([g, id]) => [id, g])),
     counters: { ...counters },
   };
-  for (const [id, b] of [...programmed.backends].sort(([a], [b]) => a - b)) {
-    const key = backendKey(b.address, b.port, b.proto);
-    if (!index.backendIds.has(key)) index.backendIds.set(key, id);
-  }
+  index.backendIds = backendIds ? new Map(backendIds) : lowestBackendIds(programmed);
   for (const [fe, { value }] of programmed.services) indexFrontend(index, fe, value.service_id);
   return index;
 }
@@ -694,7 +718,9 @@ export function applyInPlace(
           if (index.backendIds.get(key) === o.key) index.backendIds.delete(key);
         }
         if (o.op === 'update') {
-          state.backends.set(o.key, { ...o.value });
+          // Values are never mutated once planned (cloneProgrammed shares them too): no copy
+          // of each of a million backends.
+          state.backends.set(o.key, o.value);
           const key = backendKey(o.value.address, o.value.port, o.value.proto);
           if (index && !index.backendIds.has(key)) index.backendIds.set(key, o.key);
         } else {
@@ -703,7 +729,7 @@ export function applyInPlace(
         break;
       }
       case 'lb4_reverse_nat':
-        if (o.op === 'update') state.revNat.set(o.key, { ...o.value });
+        if (o.op === 'update') state.revNat.set(o.key, o.value);
         else state.revNat.delete(o.key);
         break;
       case 'lb_slots':
@@ -715,7 +741,7 @@ export function applyInPlace(
         const old = state.services.get(id);
         if (old && index) unindexFrontend(index, id, old.value.service_id);
         if (o.op === 'update') {
-          state.services.set(id, { key: { ...o.key }, value: { ...o.value } });
+          state.services.set(id, { key: o.key, value: o.value });
           if (index) indexFrontend(index, id, o.value.service_id);
         } else {
           state.services.delete(id);

@@ -158,6 +158,18 @@ export const noneAffected = (): AffectedKeys => ({
   backends: new Set(),
 });
 
+/** A set that keeps nothing: the affected keys of a whole plan, which nobody reads. */
+class DiscardSet<T> extends Set<T> {
+  override add(): this {
+    return this;
+  }
+}
+const IGNORED: AffectedKeys = {
+  frontends: new DiscardSet(),
+  groups: new DiscardSet(),
+  backends: new DiscardSet(),
+};
+
 type GroupData = { group: PlannedGroup; backends: Map<BackendKey, BackendValue> };
 
 /**
@@ -184,8 +196,9 @@ export class DesiredState implements DatapathPlan {
   private readonly conflicted = new Set<FrontendKey>();
   /** Winning frontends per group. */
   private readonly groupRefs = new Map<GroupKey, number>();
-  /** Groups in the plan listing each backend, in the order they came (usually one). */
-  private readonly backendRefs = new Map<BackendKey, GroupKey[]>();
+  /** Groups in the plan listing each backend, in the order they came: usually one, held
+   * as a bare key (no array for each of a million backends). */
+  private readonly backendRefs = new Map<BackendKey, GroupKey | GroupKey[]>();
 
   constructor(
     readonly node: NodeInfo,
@@ -201,7 +214,8 @@ export class DesiredState implements DatapathPlan {
     const keys = [...state.services.keys()].sort(compare);
     for (const key of keys) {
       const svc = state.services.get(key) as Service;
-      desired.setService(key, serviceViews(svc, slices.get(key) ?? [], nodeName));
+      // A whole plan is diffed whole: what each Service affected is not worth collecting.
+      desired.putService(key, serviceViews(svc, slices.get(key) ?? [], nodeName), IGNORED);
     }
     return desired;
   }
@@ -229,6 +243,15 @@ export class DesiredState implements DatapathPlan {
    */
   setService(key: ObjectKey, views: readonly ServicePortView[]): AffectedKeys {
     const affected = noneAffected();
+    this.putService(key, views, affected);
+    return affected;
+  }
+
+  private putService(
+    key: ObjectKey,
+    views: readonly ServicePortView[],
+    affected: AffectedKeys,
+  ): void {
     const old = this.services.get(key);
     const next = views.length === 0 ? undefined : planService(views, this.node, this.nodeAddresses);
     if (old) {
@@ -247,7 +270,6 @@ export class DesiredState implements DatapathPlan {
       }
       for (const fe of next.claims) this.claim(fe, affected);
     }
-    return affected;
   }
 
   private claim(fe: PlannedFrontend, affected: AffectedKeys): void {
@@ -296,11 +318,13 @@ export class DesiredState implements DatapathPlan {
     for (const [b, value] of data.backends) {
       affected.backends.add(b);
       const owners = this.backendRefs.get(b);
-      if (owners) {
-        owners.push(fe.group);
-      } else {
-        this.backendRefs.set(b, [fe.group]);
+      if (owners === undefined) {
+        this.backendRefs.set(b, fe.group);
         this.backends.set(b, value);
+      } else if (typeof owners === 'string') {
+        this.backendRefs.set(b, [owners, fe.group]);
+      } else {
+        owners.push(fe.group);
       }
     }
   }
@@ -319,9 +343,11 @@ export class DesiredState implements DatapathPlan {
     if (!data) return;
     for (const b of data.backends.keys()) {
       affected.backends.add(b);
-      const owners = this.backendRefs.get(b);
-      const at = owners?.indexOf(fe.group) ?? -1;
-      if (!owners || at < 0) continue;
+      const held = this.backendRefs.get(b);
+      if (held === undefined) continue;
+      const owners = typeof held === 'string' ? [held] : held;
+      const at = owners.indexOf(fe.group);
+      if (at < 0) continue;
       owners.splice(at, 1);
       const first = owners[0];
       const value = first === undefined ? undefined : this.groupData.get(first)?.backends.get(b);
@@ -400,6 +426,12 @@ function addBackend(
   const key = backendKey(ep.ip, ep.port, proto);
   if (backends.has(key)) return;
   const nodeAddress = ep.nodeName === undefined ? undefined : nodeAddresses.get(ep.nodeName);
+  let valid = nodeAddress === undefined ? false : validAddresses.get(nodeAddress);
+  if (valid === undefined) {
+    valid = parseIPv4(nodeAddress as string) !== undefined;
+    if (validAddresses.size >= MAX_VALID_ADDRESSES) validAddresses.clear();
+    validAddresses.set(nodeAddress as string, valid);
+  }
   backends.set(key, {
     address: ep.ip,
     port: ep.port,
@@ -407,10 +439,13 @@ function addBackend(
     flags:
       (ep.isLocal ? LbBackendFlag.LOCAL : 0) |
       (!ep.ready && ep.serving && ep.terminating ? LbBackendFlag.TERMINATING : 0),
-    node_address:
-      nodeAddress !== undefined && parseIPv4(nodeAddress) !== undefined ? nodeAddress : '0.0.0.0',
+    node_address: valid ? (nodeAddress as string) : '0.0.0.0',
   });
 }
+
+/** Node addresses seen and whether they parse: a handful of nodes, a million endpoints. */
+const validAddresses = new Map<string, boolean>();
+const MAX_VALID_ADDRESSES = 65536; // node churn never grows it without bound
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

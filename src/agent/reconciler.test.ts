@@ -31,7 +31,7 @@ interface Write {
   key: unknown;
 }
 
-/** The real map, with its update and delete calls recorded. */
+/** The real map, with its update and delete calls recorded (a batch: one write per entry). */
 function counting<T extends object>(name: string, map: T, writes: Write[]): T {
   return new Proxy(map, {
     get(target, prop) {
@@ -41,6 +41,18 @@ function counting<T extends object>(name: string, map: T, writes: Write[]): T {
         return (key: unknown, ...rest: unknown[]) => {
           writes.push({ map: name, op: prop, key });
           return (value as (...a: unknown[]) => unknown).call(target, key, ...rest);
+        };
+      }
+      if (prop === 'updateBatch' || prop === 'updateBatchFast') {
+        return (entries: readonly (readonly [unknown, unknown])[], ...rest: unknown[]) => {
+          for (const [key] of entries) writes.push({ map: name, op: 'update', key });
+          return (value as (...a: unknown[]) => unknown).call(target, entries, ...rest);
+        };
+      }
+      if (prop === 'deleteBatch') {
+        return (keys: readonly unknown[], ...rest: unknown[]) => {
+          for (const key of keys) writes.push({ map: name, op: 'delete', key });
+          return (value as (...a: unknown[]) => unknown).call(target, keys, ...rest);
         };
       }
       return (value as (...a: unknown[]) => unknown).bind(target);

@@ -102,7 +102,12 @@ export class Reconciler {
     const { purged } = applyOps(this.maps, result.ops);
     applyInPlace(this.programmed, result.ops);
     this.counters = result.counters;
-    this.index = indexProgrammed(this.programmed, result.groupIds, result.counters);
+    this.index = indexProgrammed(
+      this.programmed,
+      result.groupIds,
+      result.counters,
+      result.backendIds,
+    );
     this.desired = desired;
     return {
       mode: 'full',

@@ -4,6 +4,7 @@
  * (one value per possible CPU), so every operation, batched or not, works on both.
  */
 import type { Codec } from './codec.js';
+import { ipv4, isStruct } from './codec.js';
 import { BpfError, errnoName } from './errors.js';
 import { libbpf } from './libbpf.js';
 
@@ -185,6 +186,26 @@ export class BpfMap<K, V> {
     return this.updateBatchRaw(keys, values, entries.length, flag);
   }
 
+  /**
+   * updateBatch for bulk programming: the same bytes, written by encoders compiled from the
+   * codecs' field layouts (fastEncoder), which skip the generic per-field loop and write
+   * dotted-quad addresses without splitting them. Returns the number of entries written.
+   */
+  updateBatchFast(entries: readonly (readonly [K, V])[], flag: UpdateFlag = 'any'): number {
+    const ks = this.key.size;
+    const vs = this.value.size;
+    const encodeKey = fastEncoder(this.key);
+    const encodeValue = fastEncoder(this.value);
+    const keys = Buffer.alloc(entries.length * ks);
+    const values = Buffer.alloc(entries.length * vs);
+    for (let i = 0; i < entries.length; i++) {
+      const [k, v] = entries[i] as readonly [K, V];
+      encodeKey(k, keys, i * ks);
+      encodeValue(v, values, i * vs);
+    }
+    return this.updateBatchRaw(keys, values, entries.length, flag);
+  }
+
   /** Batch update from packed, already-encoded key and value arrays. */
   updateBatchRaw(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag = 'any'): number {
     const ks = this.key.size;
@@ -288,3 +309,63 @@ export class BpfMap<K, V> {
   }
 }
 
+
+type Encode<T> = (value: T, buf: Buffer, offset: number) => void;
+const compiled = new WeakMap<object, Encode<never>>();
+
+/**
+ * An encoder writing exactly what codec.encode writes, faster for structs: the field layout
+ * (the codec's, checked against BTF) is walked once here, not on every value; IPv4 fields are
+ * parsed digit by digit (anything unusual goes to the codec itself, which also reports it).
+ * A missing field goes to the codec too, which
+ * throws its usual error.
+ */
+export function fastEncoder<T>(codec: Codec<T>): Encode<T> {
+  const cached = compiled.get(codec);
+  if (cached) return cached as Encode<T>;
+  let encode: Encode<T> = (v, b, o) => codec.encode(v, b, o);
+  if (isStruct(codec)) {
+    const fields = codec.fields.filter((f) => !f.codec.name.startsWith('pad['));
+    const pads = codec.fields.filter((f) => f.codec.name.startsWith('pad['));
+    encode = (v, b, o) => {
+      const record = v as Record<string, unknown>;
+      for (const p of pads) b.fill(0, o + p.offset, o + p.offset + p.size);
+      for (const f of fields) {
+        const x = record[f.name];
+        if (x === undefined) return codec.encode(v, b, o); // throws: field missing
+        if (f.codec === ipv4) {
+          if (!writeDottedQuad(x as string, b, o + f.offset)) f.codec.encode(x, b, o + f.offset);
+        } else {
+          f.codec.encode(x, b, o + f.offset);
+        }
+      }
+    };
+  }
+  compiled.set(codec, encode);
+  return encode;
+}
+
+/** Writes a canonical dotted quad (four decimal octets, 0-255); false for anything else. */
+function writeDottedQuad(s: string, b: Buffer, o: number): boolean {
+  let octet = 0;
+  let digits = 0;
+  let part = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || part === 3) return false;
+      b[o + part++] = octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      octet = octet * 10 + (c - 48);
+      digits++;
+      if (octet > 255) return false;
+    } else {
+      return false;
+    }
+  }
+  if (digits === 0 || part !== 3) return false;
+  b[o + 3] = octet;
+  return true;
+}

@@ -215,3 +215,19 @@ describe('loadManifests', () => {
     );
   });
 });
+
+describe('loadManifests at scale', () => {
+  it('reads a file of 200k documents without overflowing the stack', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-manifests-many-'));
+    try {
+      const count = 200_000;
+      const text = Array.from({ length: count }, (_, i) => `a: ${i}`).join('\n---\n');
+      writeFileSync(join(dir, 'many.yaml'), text);
+      const docs = loadManifests([dir]);
+      assert.equal(docs.length, count);
+      assert.deepEqual(docs[count - 1]?.object, { a: count - 1 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

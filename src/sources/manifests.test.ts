@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { ManifestDoc } from '../model/index.js';
 import { parseManifestText, proxyView } from '../model/index.js';
-import { ManifestsSource, clusterStateFromDocs, manifestsDigest } from './manifests.js';
+import {
+  ManifestsSource,
+  clusterStateFromDocs,
+  manifestsDigest,
+  readManifestsDir,
+} from './manifests.js';
 import type { SourceSnapshot } from './source.js';
 
 const docs = (text: string): ManifestDoc[] => parseManifestText(text, 'test.yaml');
@@ -165,5 +170,27 @@ describe('ManifestsSource', () => {
   it('fails when the directory does not exist', async () => {
     const source = new ManifestsSource('/nonexistent/sluice-manifests');
     await assert.rejects(source.snapshots().next(), /does not exist/);
+  });
+});
+
+describe('readManifestsDir at scale', () => {
+  it('reads a file of 200k documents, and keeps them past a bad edit, without overflowing the stack', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-manifests-many-'));
+    try {
+      const count = 200_000;
+      const file = join(dir, 'many.yaml');
+      writeFileSync(file, Array.from({ length: count }, (_, i) => `a: ${i}`).join('\n---\n'));
+      const lastGood: Parameters<typeof readManifestsDir>[1] = new Map();
+      const first = readManifestsDir(dir, lastGood);
+      assert.deepEqual(first.problems, []);
+      assert.equal(first.docs.length, count);
+      // A syntax error: the file's last good documents stand in for it.
+      writeFileSync(file, 'a: [unclosed\n');
+      const second = readManifestsDir(dir, lastGood);
+      assert.equal(second.problems.length > 0, true);
+      assert.equal(second.docs.length, count);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
