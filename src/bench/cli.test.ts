@@ -100,7 +100,7 @@ describe('sluice bench (CLI)', () => {
       }
     }
     const left = execFileSync('ip', ['netns', 'list']).toString();
-    assert.doesNotMatch(left, /^sl-b[insd]-/m, 'the benchmark labs are gone');
+    assert.doesNotMatch(left, /^sl-b[insd][a-z0-9]*-/m, 'the benchmark labs are gone');
   });
 
   it('bench prog-cost --quick --runs 1: ns/packet for every case of the TC program', async () => {
@@ -196,6 +196,6 @@ describe('sluice bench (CLI)', () => {
     assert.match(stderr, /interrupted, cleaned up, nothing written/);
     assert.equal(existsSync(join(out, RESULTS_FILE)), false);
     const left = execFileSync('ip', ['netns', 'list']).toString();
-    assert.doesNotMatch(left, /^sl-h[ins]-/m, 'the churn labs are gone');
+    assert.doesNotMatch(left, /^sl-h[ins][a-z0-9]*-/m, 'the churn labs are gone');
   });
 });

@@ -45,6 +45,7 @@ import { NOTE } from '../runner.js';
 import type { ObjectKey } from '../../model/index.js';
 import type { PodReadyResult } from '../../lab/lab.js';
 import type { ProxyMode } from '../../lab/proxy.js';
+import { benchLabName } from '../lab/names.js';
 
 export const MODES = ['iptables', 'nftables', 'sluice-socket'] as const;
 type Mode = (typeof MODES)[number];
@@ -57,9 +58,9 @@ const METRICS: readonly MetricSpec[] = [
 ];
 
 const LABS: Record<Mode, { proxy: ProxyMode; labName: string }> = {
-  iptables: { proxy: 'iptables', labName: 'hi' },
-  nftables: { proxy: 'nftables', labName: 'hn' },
-  'sluice-socket': { proxy: 'sluice', labName: 'hs' },
+  iptables: { proxy: 'iptables', labName: benchLabName('hi') },
+  nftables: { proxy: 'nftables', labName: benchLabName('hn') },
+  'sluice-socket': { proxy: 'sluice', labName: benchLabName('hs') },
 };
 
 const REPLICAS = 3;

@@ -28,6 +28,7 @@ import { BenchError } from '../errors.js';
 import { CLIENT_POD, fillerManifests, TARGET, targetManifests, toYaml } from '../lab/fleet.js';
 import type { Params } from '../results.js';
 import type { MetricSpec, RunContext, Scenario, ScenarioOptions, ScenarioPlan } from '../runner.js';
+import { benchLabName } from '../lab/names.js';
 
 const CONNECT_BENCH = join(
   dirname(fileURLToPath(import.meta.url)),
@@ -46,11 +47,11 @@ interface LabKind {
 
 /** The lab each mode measures in. */
 const LAB_OF_MODE: Record<Mode, LabKind> = {
-  iptables: { proxy: 'iptables', name: 'bi' },
-  nftables: { proxy: 'nftables', name: 'bn' },
-  'sluice-socket': { proxy: 'sluice', name: 'bs' },
-  'sluice-tc': { proxy: 'sluice', name: 'bt', agentConfig: SOCKET_LB_OFF },
-  direct: { proxy: 'none', name: 'bd' },
+  iptables: { proxy: 'iptables', name: benchLabName('bi') },
+  nftables: { proxy: 'nftables', name: benchLabName('bn') },
+  'sluice-socket': { proxy: 'sluice', name: benchLabName('bs') },
+  'sluice-tc': { proxy: 'sluice', name: benchLabName('bt'), agentConfig: SOCKET_LB_OFF },
+  direct: { proxy: 'none', name: benchLabName('bd') },
 };
 
 const METRICS: readonly MetricSpec[] = [

@@ -57,6 +57,7 @@ import type { BenchLab } from '../lab/single-node.js';
 import { backendPods, downBenchLab, upBenchLab } from '../lab/single-node.js';
 import type { MetricSpec, Samples, Scenario, ScenarioOptions, ScenarioPlan } from '../runner.js';
 import { NOTE } from '../runner.js';
+import { benchLabName } from '../lab/names.js';
 
 export const MODES = ['iptables', 'sluice-tc'] as const;
 
@@ -276,7 +277,7 @@ interface ConntrackLab {
 
 /** A one-node iptables lab whose node's conntrack holds the N flows. */
 async function upConntrackLab(n: number): Promise<ConntrackLab> {
-  const lab = await upBenchLab({ proxy: 'iptables', labName: 'fl', replicas: 1 });
+  const lab = await upBenchLab({ proxy: 'iptables', labName: benchLabName('fl'), replicas: 1 });
   try {
     const node = lab.lab.topology.nodes()[0];
     const podKey = backendPods(lab)[0];

@@ -24,6 +24,7 @@ import {
 import type { Params } from '../results.js';
 import type { MetricSpec, RunContext, Scenario, ScenarioOptions, ScenarioPlan } from '../runner.js';
 import { NOTE } from '../runner.js';
+import { benchLabName } from '../lab/names.js';
 
 const METRICS: readonly MetricSpec[] = [
   { name: 'agent-rss-mib', unit: 'MiB', better: 'lower' },
@@ -50,7 +51,7 @@ function planFor(services: number): ScenarioPlan {
       const agentConfig = agentConfigFor(services);
       const l = await upBenchLab({
         proxy: 'sluice',
-        labName: 'ky',
+        labName: benchLabName('ky'),
         replicas: 1,
         fillers: services - 1,
         ...(agentConfig ? { agentConfig } : {}),

@@ -45,6 +45,7 @@ import type {
   ScenarioOptions,
   ScenarioPlan,
 } from '../runner.js';
+import { benchLabName } from '../lab/names.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -202,7 +203,7 @@ const LAB_KIND: Record<LabMode, { proxy: ProxyMode; suffix: string; agentConfig?
 
 async function upLab(mode: LabMode, prefix: string, manifest: string): Promise<ModeLab> {
   const kind = LAB_KIND[mode];
-  const labName = `${prefix}${kind.suffix}`;
+  const labName = benchLabName(`${prefix}${kind.suffix}`);
   const stateDir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   try {
     const lab = await Lab.up({

@@ -35,6 +35,7 @@ import type { Params } from '../results.js';
 import type { MetricSpec, RunContext, Scenario, ScenarioOptions, ScenarioPlan } from '../runner.js';
 import { NOTE } from '../runner.js';
 import type { ProxyMode } from '../../lab/proxy.js';
+import { benchLabName } from '../lab/names.js';
 
 export const MODES = ['iptables', 'nftables', 'sluice-socket'] as const;
 type Mode = (typeof MODES)[number];
@@ -61,9 +62,9 @@ export const MAX_SERVICES: Readonly<Record<Mode, number>> = {
 };
 
 const LABS: Record<Mode, { proxy: ProxyMode; labName: string }> = {
-  iptables: { proxy: 'iptables', labName: 'ki' },
-  nftables: { proxy: 'nftables', labName: 'kn' },
-  'sluice-socket': { proxy: 'sluice', labName: 'ks' },
+  iptables: { proxy: 'iptables', labName: benchLabName('ki') },
+  nftables: { proxy: 'nftables', labName: benchLabName('kn') },
+  'sluice-socket': { proxy: 'sluice', labName: benchLabName('ks') },
 };
 
 function planFor(services: number, seconds: number): ScenarioPlan {
