@@ -496,6 +496,8 @@ export async function measure(
       ctx.note('xdp-tx-per-delivered', share('xdpTx'));
       ctx.note('handoff-per-delivered', share('handoff'));
       ctx.note('node0-stack-rx-per-delivered', share('stack'));
+      // What node 0 itself sent on: beyond it, the bridge and node 1 can lose what it sent.
+      ctx.note('node0-xdp-tx-pps', Math.round((after.xdpTx - pathBefore.xdpTx) / gen.seconds));
     }
     ctx.signal.throwIfAborted();
     return {
