@@ -20,7 +20,7 @@
  *
  * Modes: `iptables` (legacy backend, see connect.ts) and `nftables` (kube-proxy's modes),
  * `sluice-tc` (the agent: NodePort balanced per packet at TC on fab0), `sluice-xdp` (the agent
- * with XDP on fab0; reported unavailable while the agent config has no `xdp` field), and the
+ * with lb_xdp on fab0, XDP_TX towards node 1; the lab prepared by prepareLabForXdp), and the
  * machine's ceilings in a lab with no proxy: `xdp-drop` (count and drop at node 0's fab0,
  * counted there) and `xdp-tx` (swap MACs and XDP_TX at fab0; counted where the frames land,
  * the external namespace's eth0).
