@@ -276,8 +276,10 @@ describe('renderReport: lab scenarios', () => {
     scenarios: ['pps', 'churn', 'flows'],
   });
 
-  it('compares with iptables when the scenario ran it, without being listed', () => {
-    assert.equal(tableRow(md, 'pps', 'sluice-xdp').at(-1), '300%');
+  it('compares with iptables, and states targets against other modes (pps)', () => {
+    const row = tableRow(md, 'pps', 'sluice-xdp');
+    assert.equal(row[8], '300%');
+    assert.equal(row.at(-1), '>= 200% of sluice-tc: no sluice-tc');
   });
 
   it('gives no ratio from a single run', () => {

@@ -17,6 +17,7 @@ import { requireKernel } from '../testing/privileges.js';
 import type { AgentConfigOverrides } from './agents.js';
 import { SOCKET_LB_OFF } from './agents.js';
 import { Lab } from './lab.js';
+import { prepareLabForXdp } from './xdp-lab.js';
 import type { ProxyMode } from './proxy.js';
 import type { ProbeOptions, ProbeResult } from './probe/probe.js';
 import { runProbe } from './probe/probe.js';
@@ -45,11 +46,13 @@ const MODES: readonly SemanticsMode[] = [
   { name: 'nftables', proxy: 'nftables' },
   { name: 'sluice', proxy: 'sluice' },
   { name: 'sluice-tc', proxy: 'sluice', agentConfig: SOCKET_LB_OFF },
+  // The XDP fast path in front of TC on the uplinks (docs/xdp.md).
+  { name: 'sluice-xdp', proxy: 'sluice', agentConfig: { xdp: { enabled: true } } },
 ];
 
 for (const { name: mode, proxy, agentConfig } of MODES) {
   describe(`service semantics (${mode})`, () => {
-    const labName = `t${process.pid % 100000}${mode === 'sluice-tc' ? 'x' : mode[0]}`;
+    const labName = `t${process.pid % 100000}${mode === 'sluice-tc' ? 'x' : mode === 'sluice-xdp' ? 'z' : mode[0]}`;
     const stateDir = mkdtempSync(join(tmpdir(), 'sluice-lab-'));
     let lab: Lab;
 
@@ -79,6 +82,7 @@ for (const { name: mode, proxy, agentConfig } of MODES) {
         labName,
         ...(agentConfig ? { agentConfig } : {}),
       });
+      if (mode === 'sluice-xdp') prepareLabForXdp(lab);
     });
 
     after(async () => {

@@ -20,7 +20,7 @@
  *
  * Modes: `iptables` (legacy backend, see connect.ts) and `nftables` (kube-proxy's modes),
  * `sluice-tc` (the agent: NodePort balanced per packet at TC on fab0), `sluice-xdp` (the agent
- * with XDP on fab0; reported unavailable while the agent config has no `xdp` field), and the
+ * with lb_xdp on fab0, XDP_TX towards node 1; the lab prepared by prepareLabForXdp), and the
  * machine's ceilings in a lab with no proxy: `xdp-drop` (count and drop at node 0's fab0,
  * counted there) and `xdp-tx` (swap MACs and XDP_TX at fab0; counted where the frames land,
  * the external namespace's eth0).
@@ -33,11 +33,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configSchema } from '../../agent/config.js';
 import { BPF_OUTPUT_DIR } from '../../bpf/object.js';
 import type { AgentConfigOverrides } from '../../lab/agents.js';
+import { agentPinRoot } from '../../lab/agents.js';
 import { Lab } from '../../lab/lab.js';
+import { prepareLabForXdp } from '../../lab/xdp-lab.js';
 import type { ProxyMode } from '../../lab/proxy.js';
+import { Verdict } from '../../datapath/lb-tc.js';
 import { objectKey } from '../../model/index.js';
 import { BenchError } from '../errors.js';
 import { fillerManifests, toYaml } from '../lab/fleet.js';
@@ -110,17 +112,14 @@ const SLUICE_CONFIG = {
   conntrack: { timeouts: { udp: UDP_TIMEOUT_S } },
 } as const satisfies AgentConfigOverrides;
 
-/** The agent config of sluice-xdp (issue 10); the field lands with the `xdp` branch. */
+/** The agent config of sluice-xdp: the XDP fast path (docs/xdp.md) on node 0's uplink. */
 const XDP_CONFIG = {
   ...SLUICE_CONFIG,
   xdp: { enabled: true, mode: 'native', interfaces: ['fab0'] },
-} as unknown as AgentConfigOverrides;
+} as const satisfies AgentConfigOverrides;
 
-/** Why a mode cannot run on this build, or undefined when it can. */
-export function unavailableReason(mode: Mode): string | undefined {
-  if (mode === 'sluice-xdp' && !('xdp' in configSchema.shape)) {
-    return 'the agent config has no xdp section yet (XDP fast path, issue 10)';
-  }
+/** Why a mode cannot run on this build, or undefined when it can (every mode runs today). */
+export function unavailableReason(_mode: Mode): string | undefined {
   return undefined;
 }
 
@@ -133,16 +132,23 @@ export interface LabKind {
   proxy: ProxyMode;
   name: string;
   agentConfig?: AgentConfigOverrides;
+  /** The lab's veths get what XDP forwarding needs (prepareLabForXdp, docs/xdp.md). */
+  xdp?: boolean;
 }
 
-/** The lab each mode measures in; the two ceilings share a proxy-less lab. */
+/**
+ * The lab each mode measures in; the two ceilings share a proxy-less lab. Names carry this
+ * process's id, so two benchmark runs on one machine (a --quick test beside a full run) never
+ * share, or tear down, each other's labs.
+ */
+const RUN_ID = process.pid % 100000;
 const LAB_OF_MODE: Record<Mode, LabKind> = {
-  iptables: { proxy: 'iptables', name: 'ppi' },
-  nftables: { proxy: 'nftables', name: 'ppn' },
-  'sluice-tc': { proxy: 'sluice', name: 'ppt', agentConfig: SLUICE_CONFIG },
-  'sluice-xdp': { proxy: 'sluice', name: 'ppx', agentConfig: XDP_CONFIG },
-  'xdp-drop': { proxy: 'none', name: 'ppb' },
-  'xdp-tx': { proxy: 'none', name: 'ppb' },
+  iptables: { proxy: 'iptables', name: `ppi${RUN_ID}` },
+  nftables: { proxy: 'nftables', name: `ppn${RUN_ID}` },
+  'sluice-tc': { proxy: 'sluice', name: `ppt${RUN_ID}`, agentConfig: SLUICE_CONFIG },
+  'sluice-xdp': { proxy: 'sluice', name: `ppx${RUN_ID}`, agentConfig: XDP_CONFIG, xdp: true },
+  'xdp-drop': { proxy: 'none', name: `ppb${RUN_ID}` },
+  'xdp-tx': { proxy: 'none', name: `ppb${RUN_ID}` },
 };
 
 export function ppsManifests(services: number): object[] {
@@ -223,8 +229,10 @@ async function prepareNapi(topo: Lab['topology']): Promise<void> {
   }
   await execFabric(topo, ['ethtool', '-K', port, 'tso', 'off']);
   await execNode(topo, ['ethtool', '-K', 'fab0', 'tso', 'off']);
+  // -force: the XDP lab has one there already (prepareLabForXdp); the same program.
   await execFabric(topo, [
     'ip',
+    '-force',
     'link',
     'set',
     'dev',
@@ -267,13 +275,14 @@ export async function upLab(
   manifest: string,
   stateDir = mkdtempSync(join(tmpdir(), 'sluice-bench-pps-')),
 ): Promise<PpsLab> {
+  const labName = kind.name;
   try {
     const lab = await Lab.up({
       files: [manifest],
       nodes: 2,
       proxy: kind.proxy,
       stateDir,
-      labName: kind.name,
+      labName,
       ...(kind.proxy === 'iptables' ? { iptablesBackend: 'legacy' as const } : {}),
       ...(kind.agentConfig ? { agentConfig: kind.agentConfig } : {}),
     });
@@ -289,6 +298,7 @@ export async function upLab(
     }
     const backend = [...lab.state.pods.values()].find((p) => p.labels.app === TARGET.name);
     if (!backend) throw new BenchError('pps: the target backend pod is missing');
+    if (kind.xdp) prepareLabForXdp(lab);
     await prepareNapi(topo);
     const dstMac = await macOf(topo, { target: { node: ENTRY_NODE } }, 'fab0');
     const forwarder = await XdpAttachment.attach(
@@ -303,7 +313,7 @@ export async function upLab(
       lab,
       forwarder,
       stateDir,
-      labName: kind.name,
+      labName,
       backendPod: objectKey(backend.namespace, backend.name),
       addressing: {
         srcMac: await macOf(topo, { target: 'external' }, 'eth0'),
@@ -314,7 +324,7 @@ export async function upLab(
       },
     };
   } catch (error) {
-    await Lab.down(stateDir, kind.name).catch(() => undefined);
+    await Lab.down(stateDir, labName).catch(() => undefined);
     rmSync(stateDir, { recursive: true, force: true });
     throw error;
   }
@@ -373,6 +383,49 @@ async function refreshNeighbours(l: PpsLab): Promise<void> {
   }
 }
 
+/** Packets verdict_stats counted for `verdict` on node 0, all CPUs (bpftool: per-CPU by path). */
+function verdictPackets(l: PpsLab, verdict: number): number {
+  const path = join(agentPinRoot(l.lab.topology, ENTRY_NODE), 'verdict_stats');
+  const key = [verdict & 255, (verdict >> 8) & 255, 0, 0].map(String);
+  const out = execFileSync('bpftool', ['-j', 'map', 'lookup', 'pinned', path, 'key', ...key]);
+  const parsed = JSON.parse(out.toString()) as { values: { value: string[] }[] };
+  let total = 0n;
+  for (const { value } of parsed.values) {
+    total += Buffer.from(value.slice(0, 8).map((b) => Number.parseInt(b, 16))).readBigUInt64LE(0);
+  }
+  return Number(total);
+}
+
+/** IP packets node 0's stack received (Ip InReceives of its namespace, /proc/net/snmp). */
+async function stackReceives(l: PpsLab): Promise<number> {
+  const r = await l.lab.topology.execInNode(ENTRY_NODE, ['cat', '/proc/net/snmp']);
+  const ip = r.stdout.split('\n').filter((line) => line.startsWith('Ip: '));
+  const names = ip[0]?.split(/\s+/) ?? [];
+  const values = ip[1]?.split(/\s+/) ?? [];
+  const at = names.indexOf('InReceives');
+  if (at < 0 || values[at] === undefined) throw new BenchError('pps: no Ip InReceives in snmp');
+  return Number(values[at]);
+}
+
+/**
+ * What carried sluice-xdp's packets through node 0: those lb_xdp sent back out with XDP_TX,
+ * those it handed to TC, and those node 0's stack received (TC, netfilter and routing see only
+ * these), each per delivered packet. A fast path that works shows ~1, 0, ~0.
+ */
+interface PathCounters {
+  xdpTx: number;
+  handoff: number;
+  stack: number;
+}
+
+async function pathCounters(l: PpsLab): Promise<PathCounters> {
+  return {
+    xdpTx: verdictPackets(l, Verdict.DELIVER_XDP_TX),
+    handoff: verdictPackets(l, Verdict.XDP_HANDOFF),
+    stack: await stackReceives(l),
+  };
+}
+
 /** One measurement: counters attached, NAPI threads pinned, the generator run, figures. */
 export async function measure(
   mode: Mode,
@@ -425,6 +478,7 @@ export async function measure(
     }
     await refreshNeighbours(l);
     ctx.signal.throwIfAborted();
+    const pathBefore = mode === 'sluice-xdp' ? await pathCounters(l) : undefined;
     const before = await counter.packets();
     const cpuBefore = threadCpuNs(fabPid);
     const gen = await runGenerator(topo, {
@@ -435,6 +489,16 @@ export async function measure(
     });
     const cpuAfter = threadCpuNs(fabPid);
     const delivered = (await counter.packets()) - before;
+    if (pathBefore) {
+      const after = await pathCounters(l);
+      const share = (k: keyof PathCounters): string =>
+        ((after[k] - pathBefore[k]) / Math.max(1, delivered)).toFixed(3);
+      ctx.note('xdp-tx-per-delivered', share('xdpTx'));
+      ctx.note('handoff-per-delivered', share('handoff'));
+      ctx.note('node0-stack-rx-per-delivered', share('stack'));
+      // What node 0 itself sent on: beyond it, the bridge and node 1 can lose what it sent.
+      ctx.note('node0-xdp-tx-pps', Math.round((after.xdpTx - pathBefore.xdpTx) / gen.seconds));
+    }
     ctx.signal.throwIfAborted();
     return {
       pps: packetRate(delivered, gen.seconds),
