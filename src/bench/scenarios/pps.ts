@@ -65,6 +65,7 @@ import {
 } from '../pktgen.js';
 import type { Params } from '../results.js';
 import type { MetricSpec, RunContext, Scenario, ScenarioOptions, ScenarioPlan } from '../runner.js';
+import { benchLabName } from '../lab/names.js';
 
 const ALL_MODES = [
   'iptables',
@@ -137,18 +138,17 @@ export interface LabKind {
 }
 
 /**
- * The lab each mode measures in; the two ceilings share a proxy-less lab. Names carry this
- * process's id, so two benchmark runs on one machine (a --quick test beside a full run) never
- * share, or tear down, each other's labs.
+ * The lab each mode measures in; the two ceilings share a proxy-less lab. Names carry the run
+ * tag (src/bench/lab/names.ts), so two benchmark runs on one machine never share, or tear
+ * down, each other's labs.
  */
-const RUN_ID = process.pid % 100000;
 const LAB_OF_MODE: Record<Mode, LabKind> = {
-  iptables: { proxy: 'iptables', name: `ppi${RUN_ID}` },
-  nftables: { proxy: 'nftables', name: `ppn${RUN_ID}` },
-  'sluice-tc': { proxy: 'sluice', name: `ppt${RUN_ID}`, agentConfig: SLUICE_CONFIG },
-  'sluice-xdp': { proxy: 'sluice', name: `ppx${RUN_ID}`, agentConfig: XDP_CONFIG, xdp: true },
-  'xdp-drop': { proxy: 'none', name: `ppb${RUN_ID}` },
-  'xdp-tx': { proxy: 'none', name: `ppb${RUN_ID}` },
+  iptables: { proxy: 'iptables', name: benchLabName('ppi') },
+  nftables: { proxy: 'nftables', name: benchLabName('ppn') },
+  'sluice-tc': { proxy: 'sluice', name: benchLabName('ppt'), agentConfig: SLUICE_CONFIG },
+  'sluice-xdp': { proxy: 'sluice', name: benchLabName('ppx'), agentConfig: XDP_CONFIG, xdp: true },
+  'xdp-drop': { proxy: 'none', name: benchLabName('ppb') },
+  'xdp-tx': { proxy: 'none', name: benchLabName('ppb') },
 };
 
 export function ppsManifests(services: number): object[] {
