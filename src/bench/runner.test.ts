@@ -239,6 +239,31 @@ describe('runBench', () => {
     );
   });
 
+  it('keeps the rows of the plans that ran when one plan of a scenario fails', async () => {
+    const partly: Scenario = {
+      name: 'partly',
+      modes: ['A'],
+      metrics: [{ name: 'rate', unit: 'ops/s', better: 'higher' }],
+      plan: () => [
+        { params: { services: 1 }, run: () => Promise.resolve({ rate: 5 }) },
+        { params: { services: 10 }, run: () => Promise.reject(new Error('no packets')) },
+      ],
+    };
+    const results = await runBench({
+      ...quiet,
+      runs: 1,
+      signal: new AbortController().signal,
+      scenarios: [partly],
+      sluice: 'test',
+      machine,
+    });
+    assert.deepEqual(results.failures, [{ scenario: 'partly', error: 'services=10: no packets' }]);
+    assert.deepEqual(
+      results.results.map((r) => [r.params.services, r.median]),
+      [[1, 5]],
+    );
+  });
+
   it('stops at once when interrupted', async () => {
     const controller = new AbortController();
     const calls: string[] = [];

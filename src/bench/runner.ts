@@ -99,6 +99,12 @@ export interface RunOptions extends ScenarioOptions {
   /** This scenario's 1-based position among those run, and their count (progress lines). */
   readonly index?: number;
   readonly count?: number;
+  /**
+   * A failed plan (one params group) is passed here and the scenario goes on with its other
+   * plans, so one bad group (say 10k services in one flow regime) does not discard the rows
+   * of the others. Without it, the first failure ends the scenario.
+   */
+  readonly onPlanFailure?: (params: Params, error: unknown) => void;
 }
 
 function formatSamples(samples: Samples, metrics: readonly MetricSpec[]): string {
@@ -145,6 +151,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
       options.signal.throwIfAborted();
       await plan.setup?.(ctx);
       rows.push(...(await runPlan(scenario, plan, options, ctx, notes, progress)));
+    } catch (error) {
+      if (options.signal.aborted || !options.onPlanFailure) throw error;
+      options.onPlanFailure(plan.params, error);
     } finally {
       await plan.teardown?.();
     }
@@ -255,8 +264,26 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const t0 = performance.now();
   for (const [i, scenario] of options.scenarios.entries()) {
     const t = performance.now();
+    let planFailures = 0;
+    const onPlanFailure = (params: Params, error: unknown): void => {
+      planFailures++;
+      const where = Object.entries(params)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
+      const reason = error instanceof Error ? error.message : String(error);
+      const message = where ? `${where}: ${reason}` : reason;
+      failures.push({ scenario: scenario.name, error: message });
+      options.write(`[${i + 1}/${count} ${scenario.name}] FAILED ${message}\n`);
+    };
     try {
-      results.push(...(await runScenario(scenario, { ...options, index: i + 1, count })));
+      const rows = await runScenario(scenario, {
+        ...options,
+        index: i + 1,
+        count,
+        ...(options.stopOnFailure ? {} : { onPlanFailure }),
+      });
+      results.push(...rows);
+      if (rows.length === 0 && planFailures > 0) continue;
     } catch (error) {
       // Ctrl-C stops everything; any other failure costs this scenario only, so a long run
       // keeps what the others measured (the command still exits non-zero).
