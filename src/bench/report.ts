@@ -36,7 +36,25 @@ export const COMPARISONS: Readonly<Record<string, Comparison>> = {
     ],
   },
   // kube-proxy's iptables mode is the baseline every lab scenario is measured against.
-  connect: { reference: 'iptables', targets: [] },
+  // Issue 5: at 10k services, new connections through a ClusterIP at least 2x faster (p50).
+  connect: {
+    reference: 'iptables',
+    targets: [
+      {
+        mode: 'sluice-socket',
+        metric: 'connect-latency-p50',
+        percent: 200,
+        params: { services: 10000 },
+      },
+    ],
+  },
+  // Issue 5: programming 10k services at least 20x faster than kube-proxy's iptables-restore.
+  'control-plane': {
+    reference: 'iptables',
+    targets: [
+      { mode: 'sluice-ts', metric: 'program-time', percent: 2000, params: { services: 10000 } },
+    ],
+  },
   // Issue 11: socket redirect against the same path unaccelerated, and against kube-proxy.
   latency: {
     reference: 'sluice-socket',
