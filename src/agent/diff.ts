@@ -126,17 +126,7 @@ export function diffDatapath(
     revNatIds.set(fe.id, id !== undefined && id > 0 ? id : counters.nextRevNatId++);
   }
 
-  const phase = {
-    backends: [] as MapOp[],
-    revNat: [] as MapOp[],
-    slotWrites: [] as MapOp[],
-    services: [] as MapOp[],
-    serviceDeletes: [] as MapOp[],
-    slotDeletes: [] as MapOp[],
-    affinity: [] as MapOp[],
-    revNatDeletes: [] as MapOp[],
-    backendDeletes: [] as MapOp[],
-  };
+  const phase = emptyPhases();
 
   // 1. Backends.
   for (const [key, value] of plan.backends) {
@@ -190,28 +180,7 @@ export function diffDatapath(
     const live = liveCount(programmedCounts.get(serviceId) ?? 0, current);
     const next = arrangeSlots(current, live, wanted);
     counts.set(serviceId, next.length);
-    next.forEach((backendId, i) => {
-      const slot = i + 1;
-      if (current.get(slot) !== backendId) {
-        phase.slotWrites.push({
-          map: 'lb_slots',
-          op: 'update',
-          key: { service_id: serviceId, slot },
-          value: backendId,
-        });
-      }
-    });
-    for (const slot of [...current.keys()].sort((a, b) => a - b)) {
-      if (slot > next.length) {
-        phase.slotDeletes.push({
-          map: 'lb_slots',
-          op: 'delete',
-          key: { service_id: serviceId, slot },
-        });
-      }
-    }
-    const kept = new Set(next);
-    const dropped = [...new Set([...current.values()])].filter((b) => !kept.has(b));
+    const dropped = pushSlotOps(phase, serviceId, current, next);
     if (dropped.length > 0 && affinityGroups.has(group)) {
       phase.affinity.push({
         map: 'lb4_affinity',
@@ -279,21 +248,87 @@ export function diffDatapath(
   }
 
   return {
-    ops: [
-      ...phase.backends,
-      ...phase.revNat,
-      ...phase.slotWrites,
-      ...phase.services,
-      ...phase.serviceDeletes,
-      ...phase.slotDeletes,
-      ...phase.affinity,
-      ...phase.revNatDeletes,
-      ...phase.backendDeletes,
-    ],
+    ops: inPhaseOrder(phase),
     counters,
     groupIds,
     backendIds: wantedBackendIds,
   };
+}
+
+/**
+ * A diff's operations by make-before-break phase: backends and reverse NAT before the slots
+ * that name them, slots before the frontends that count them, deletions in the reverse order.
+ */
+interface Phases {
+  backends: MapOp[];
+  revNat: MapOp[];
+  slotWrites: MapOp[];
+  services: MapOp[];
+  serviceDeletes: MapOp[];
+  slotDeletes: MapOp[];
+  affinity: MapOp[];
+  revNatDeletes: MapOp[];
+  backendDeletes: MapOp[];
+}
+
+function emptyPhases(): Phases {
+  return {
+    backends: [],
+    revNat: [],
+    slotWrites: [],
+    services: [],
+    serviceDeletes: [],
+    slotDeletes: [],
+    affinity: [],
+    revNatDeletes: [],
+    backendDeletes: [],
+  };
+}
+
+function inPhaseOrder(p: Phases): MapOp[] {
+  return [
+    ...p.backends,
+    ...p.revNat,
+    ...p.slotWrites,
+    ...p.services,
+    ...p.serviceDeletes,
+    ...p.slotDeletes,
+    ...p.affinity,
+    ...p.revNatDeletes,
+    ...p.backendDeletes,
+  ];
+}
+
+/** The slot writes and deletes that turn a service's `current` slots into `next`; returns the
+ * backends no slot keeps. */
+function pushSlotOps(
+  phase: Phases,
+  serviceId: number,
+  current: ReadonlyMap<number, number>,
+  next: readonly number[],
+): number[] {
+  next.forEach((backendId, i) => {
+    const slot = i + 1;
+    if (current.get(slot) !== backendId) {
+      phase.slotWrites.push({
+        map: 'lb_slots',
+        op: 'update',
+        key: { service_id: serviceId, slot },
+        value: backendId,
+      });
+    }
+  });
+  for (const slot of [...current.keys()].sort((a, b) => a - b)) {
+    if (slot > next.length) {
+      phase.slotDeletes.push({
+        map: 'lb_slots',
+        op: 'delete',
+        key: { service_id: serviceId, slot },
+      });
+    }
+  }
+  const kept = new Set(next);
+  return [...new Set(current.values())].filter((b) => !kept.has(b));
 }
 
 /** Backend id per (address, port, proto) as programmed; the lowest id wins a duplicate. */
@@ -525,17 +560,7 @@ export function diffScoped(
     revNatIds.set(id, current !== undefined && current > 0 ? current : counters.nextRevNatId++);
   }
 
-  const phase = {
-    backends: [] as MapOp[],
-    revNat: [] as MapOp[],
-    slotWrites: [] as MapOp[],
-    services: [] as MapOp[],
-    serviceDeletes: [] as MapOp[],
-    slotDeletes: [] as MapOp[],
-    affinity: [] as MapOp[],
-    revNatDeletes: [] as MapOp[],
-    backendDeletes: [] as MapOp[],
-  };
+  const phase = emptyPhases();
 
   // 1. Backends; 9. those no group uses any more.
   for (const b of backends) {
@@ -587,28 +612,7 @@ export function diffScoped(
     }
     const next = arrangeSlots(current, liveCount(programmedCount, current), wanted);
     counts.set(serviceId, next.length);
-    next.forEach((backendId, i) => {
-      const slot = i + 1;
-      if (current.get(slot) !== backendId) {
-        phase.slotWrites.push({
-          map: 'lb_slots',
-          op: 'update',
-          key: { service_id: serviceId, slot },
-          value: backendId,
-        });
-      }
-    });
-    for (const slot of [...current.keys()].sort((a, b) => a - b)) {
-      if (slot > next.length) {
-        phase.slotDeletes.push({
-          map: 'lb_slots',
-          op: 'delete',
-          key: { service_id: serviceId, slot },
-        });
-      }
-    }
-    const kept = new Set(next);
-    const dropped = [...new Set(current.values())].filter((b) => !kept.has(b));
+    const dropped = pushSlotOps(phase, serviceId, current, next);
     if (dropped.length > 0 && affinity) {
       phase.affinity.push({
         map: 'lb4_affinity',
@@ -668,17 +672,7 @@ export function diffScoped(
   }
 
   return {
-    ops: [
-      ...phase.backends,
-      ...phase.revNat,
-      ...phase.slotWrites,
-      ...phase.services,
-      ...phase.serviceDeletes,
-      ...phase.slotDeletes,
-      ...phase.affinity,
-      ...phase.revNatDeletes,
-      ...phase.backendDeletes,
-    ],
+    ops: inPhaseOrder(phase),
     counters,
     groupIds,
   };
