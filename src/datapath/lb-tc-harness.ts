@@ -22,6 +22,34 @@ const CLONE_NEWNET = 0x40000000;
 const libc = koffi.load('libc.so.6');
 const setns = libc.func('int setns(int fd, int nstype)');
 
+/**
+ * A cost-measurement frame: Ethernet + IPv4 + TCP (20 bytes, no options) + 64 bytes of payload.
+ * Checksums are not computed: the programs update them incrementally and never verify them.
+ */
+export function costTcpFrame(
+  src: string,
+  sport: number,
+  dst: string,
+  dport: number,
+  flags: number,
+): Buffer {
+  const f = Buffer.alloc(14 + 20 + 20 + 64);
+  f.writeUInt16BE(0x0800, 12);
+  const ip = f.subarray(14);
+  ip.writeUInt8(0x45, 0);
+  ip.writeUInt16BE(20 + 20 + 64, 2);
+  ip.writeUInt8(64, 8);
+  ip.writeUInt8(IPPROTO.TCP, 9);
+  Buffer.from(src.split('.').map(Number)).copy(ip, 12);
+  Buffer.from(dst.split('.').map(Number)).copy(ip, 16);
+  const t = ip.subarray(20);
+  t.writeUInt16BE(sport, 0);
+  t.writeUInt16BE(dport, 2);
+  t.writeUInt8(5 << 4, 12);
+  t.writeUInt8(flags, 13);
+  return f;
+}
+
 /** Addresses and MACs of the test node, laid out like the lab's node 0 (lab/topology). */
 export const NODE = '198.18.0.10';
 export const NODE_B = '198.18.0.11';
@@ -249,25 +277,6 @@ export function measureLbTcCost(
   const runs = opts.runs ?? 2000;
   const rounds = opts.rounds ?? 3;
   const prog = obj.program('lb_tc_ingress');
-  const tcpFrame = (src: string, sport: number, dst: string, dport: number, flags: number) => {
-    // Ethernet + IPv4 + TCP (20 bytes, no options) + 64 bytes of payload. Checksums are not
-    // computed: the program updates them incrementally and never verifies them.
-    const f = Buffer.alloc(14 + 20 + 20 + 64);
-    f.writeUInt16BE(0x0800, 12);
-    const ip = f.subarray(14);
-    ip.writeUInt8(0x45, 0);
-    ip.writeUInt16BE(20 + 20 + 64, 2);
-    ip.writeUInt8(64, 8);
-    ip.writeUInt8(IPPROTO.TCP, 9);
-    Buffer.from(src.split('.').map(Number)).copy(ip, 12);
-    Buffer.from(dst.split('.').map(Number)).copy(ip, 16);
-    const t = ip.subarray(20);
-    t.writeUInt16BE(sport, 0);
-    t.writeUInt16BE(dport, 2);
-    t.writeUInt8(5 << 4, 12);
-    t.writeUInt8(flags, 13);
-    return f;
-  };
   const SYN = 0x02;
   const ACK = 0x10;
   clearMaps(obj);
@@ -290,18 +299,18 @@ export function measureLbTcCost(
     });
   }
   const establish = () => {
-    netns.testRun(prog, tcpFrame(CLIENT, 50000, NODE, 30080, SYN));
-    netns.testRun(prog, tcpFrame(POD, 8080, CLIENT, 50000, SYN | ACK));
+    netns.testRun(prog, costTcpFrame(CLIENT, 50000, NODE, 30080, SYN));
+    netns.testRun(prog, costTcpFrame(POD, 8080, CLIENT, 50000, SYN | ACK));
   };
 
   let port = 1024;
   const frames: Record<CostCase, () => Buffer> = {
-    hit: () => tcpFrame(CLIENT, port++, NODE, 30080, SYN),
-    'hit-snat': () => tcpFrame(ROUTER, port++, NODE, 30082, SYN),
-    miss: () => tcpFrame(CLIENT, 40000, NODE, 22, SYN),
-    'ct-hit': () => tcpFrame(CLIENT, 50000, NODE, 30080, ACK),
-    'ct-hit-reply': () => tcpFrame(POD, 8080, CLIENT, 50000, ACK),
-    empty: () => tcpFrame(CLIENT, 40000, NODE, 22, SYN),
+    hit: () => costTcpFrame(CLIENT, port++, NODE, 30080, SYN),
+    'hit-snat': () => costTcpFrame(ROUTER, port++, NODE, 30082, SYN),
+    miss: () => costTcpFrame(CLIENT, 40000, NODE, 22, SYN),
+    'ct-hit': () => costTcpFrame(CLIENT, 50000, NODE, 30080, ACK),
+    'ct-hit-reply': () => costTcpFrame(POD, 8080, CLIENT, 50000, ACK),
+    empty: () => costTcpFrame(CLIENT, 40000, NODE, 22, SYN),
   };
   const out: CostResult[] = [];
   for (const c of Object.keys(frames) as CostCase[]) {

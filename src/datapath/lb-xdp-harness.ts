@@ -6,10 +6,9 @@
 import type { BpfObject, BpfProgram } from '../bpf/object.js';
 import type { TestRunResult } from '../bpf/testrun.js';
 import { testRun } from '../bpf/testrun.js';
-import { IPPROTO } from './lb.js';
 import type { lbTcSpec } from './lb-tc.js';
 import type { LbTcNetns } from './lb-tc-harness.js';
-import { CLIENT, NODE, POD_B, POD_B2, programService } from './lb-tc-harness.js';
+import { CLIENT, NODE, POD_B, POD_B2, costTcpFrame, programService } from './lb-tc-harness.js';
 
 /** struct xdp_md: data 0, data_end = the frame's length, ingress_ifindex, queue 0. */
 function xdpContext(ifindex: number, length: number): Buffer {
@@ -43,25 +42,6 @@ export interface XdpCostResult {
   /** Median over rounds of the mean kernel-measured ns per run. */
   nsPerPacket: number;
   runs: number;
-}
-
-/** Ethernet + IPv4 + TCP (20 bytes) + 64 bytes of payload; checksums are never verified. */
-function tcpFrame(src: string, sport: number, dst: string, dport: number, flags: number): Buffer {
-  const f = Buffer.alloc(14 + 20 + 20 + 64);
-  f.writeUInt16BE(0x0800, 12);
-  const ip = f.subarray(14);
-  ip.writeUInt8(0x45, 0);
-  ip.writeUInt16BE(20 + 20 + 64, 2);
-  ip.writeUInt8(64, 8);
-  ip.writeUInt8(IPPROTO.TCP, 9);
-  Buffer.from(src.split('.').map(Number)).copy(ip, 12);
-  Buffer.from(dst.split('.').map(Number)).copy(ip, 16);
-  const t = ip.subarray(20);
-  t.writeUInt16BE(sport, 0);
-  t.writeUInt16BE(dport, 2);
-  t.writeUInt8(5 << 4, 12);
-  t.writeUInt8(flags, 13);
-  return f;
 }
 
 /**
@@ -99,15 +79,15 @@ export function measureLbXdpCost(
   }
   let port = 1024;
   const frames: Record<XdpCostCase, () => Buffer> = {
-    'xdp-hit': () => tcpFrame(CLIENT, port++, NODE, 30082, SYN),
-    'xdp-miss': () => tcpFrame(CLIENT, 40000, NODE, 22, SYN),
-    'xdp-ct-hit': () => tcpFrame(CLIENT, 50000, NODE, 30082, ACK),
-    'xdp-pass-floor': () => tcpFrame(CLIENT, 40000, NODE, 22, SYN),
+    'xdp-hit': () => costTcpFrame(CLIENT, port++, NODE, 30082, SYN),
+    'xdp-miss': () => costTcpFrame(CLIENT, 40000, NODE, 22, SYN),
+    'xdp-ct-hit': () => costTcpFrame(CLIENT, 50000, NODE, 30082, ACK),
+    'xdp-pass-floor': () => costTcpFrame(CLIENT, 40000, NODE, 22, SYN),
   };
   const out: XdpCostResult[] = [];
   for (const c of Object.keys(frames) as XdpCostCase[]) {
     const p = c === 'xdp-pass-floor' ? passProg : prog;
-    if (c === 'xdp-ct-hit') xdpTestRun(netns, prog, tcpFrame(CLIENT, 50000, NODE, 30082, SYN));
+    if (c === 'xdp-ct-hit') xdpTestRun(netns, prog, costTcpFrame(CLIENT, 50000, NODE, 30082, SYN));
     const means: number[] = [];
     for (let r = 0; r < rounds; r++) {
       if (c === 'xdp-hit') port = 1024 + ((r * runs) % 60000);
