@@ -10,7 +10,7 @@
  * backend on another node, SNAT, XDP_TX), `xdp-miss`, `xdp-ct-hit`, and `xdp-pass-floor` (a
  * program that only returns XDP_PASS) beside them (src/datapath/lb-xdp-harness.ts).
  */
-import type { BpfObject } from '../../bpf/object.js';
+import type { BpfObject, MapSpec } from '../../bpf/object.js';
 import { loadObject } from '../../bpf/object.js';
 import { lbTcRodata, lbTcSpec } from '../../datapath/lb-tc.js';
 import type { CostCase, LbTcNetns } from '../../datapath/lb-tc-harness.js';
@@ -29,25 +29,65 @@ const emptySpec = { file: 'probe_pass.bpf.o', maps: {}, programs: ['doctor_tc_pa
 const XDP_CASES: readonly XdpCostCase[] = ['xdp-hit', 'xdp-miss', 'xdp-ct-hit', 'xdp-pass-floor'];
 const passSpec = { file: 'probe_pass.bpf.o', maps: {}, programs: ['doctor_xdp_pass'] } as const;
 
-interface Loaded {
-  ns: LbTcNetns;
-  obj: BpfObject<typeof lbTcSpec.maps>;
-  empty: BpfObject<Record<string, never>>;
+type MapSpecs = Record<string, MapSpec>;
+
+/** A load balancer's object and the floor program measured beside it. */
+interface Rig<M extends MapSpecs> {
+  obj: BpfObject<M>;
+  floor: BpfObject<Record<string, never>>;
 }
 
-function planFor(costCase: CostCase, quick: boolean): ScenarioPlan {
-  let loaded: Loaded | undefined;
+/** How one mode's cases are measured: what to load, and the harness that measures it. */
+interface CostMode<M extends MapSpecs> {
+  load(): Rig<M>;
+  measure(rig: Rig<M>, ns: LbTcNetns, runs: number): { case: string; nsPerPacket: number }[];
+}
+
+/** Loads the object, then the floor; the object is closed again if the floor fails. */
+function loadRig<M extends MapSpecs>(
+  load: () => BpfObject<M>,
+  floorSpec: typeof emptySpec | typeof passSpec,
+): Rig<M> {
+  const obj = load();
+  try {
+    return { obj, floor: loadObject(floorSpec) };
+  } catch (error) {
+    obj.close();
+    throw error;
+  }
+}
+
+const tcMode: CostMode<typeof lbTcSpec.maps> = {
+  load: () =>
+    loadRig(() => loadObject(lbTcSpec, { rodata: lbTcRodata({ nodeIPv4: NODE }) }), emptySpec),
+  measure: ({ obj, floor }, ns, runs) =>
+    measureLbTcCost(obj, floor.program('doctor_tc_pass'), ns, { runs, rounds: 1 }),
+};
+
+const xdpMode: CostMode<typeof lbXdpSpec.maps> = {
+  load: () =>
+    loadRig(() => loadObject(lbXdpSpec, { rodata: lbXdpRodata({ nodeIPv4: NODE }) }), passSpec),
+  measure: ({ obj, floor }, ns, runs) => {
+    clearMaps(obj);
+    return measureLbXdpCost(obj, floor.program('doctor_xdp_pass'), ns, { runs, rounds: 1 });
+  },
+};
+
+/** One case of one mode: its own namespace and objects, loaded in setup, closed in teardown. */
+function planFor<M extends MapSpecs>(
+  mode: string,
+  cost: CostMode<M>,
+  costCase: string,
+  quick: boolean,
+): ScenarioPlan {
+  let loaded: { ns: LbTcNetns; rig: Rig<M> } | undefined;
   return {
     params: { case: costCase },
-    modes: ['sluice-tc'],
+    modes: [mode],
     setup() {
       const ns = createLbTcNetns();
       try {
-        loaded = {
-          ns,
-          obj: loadObject(lbTcSpec, { rodata: lbTcRodata({ nodeIPv4: NODE }) }),
-          empty: loadObject(emptySpec),
-        };
+        loaded = { ns, rig: cost.load() };
       } catch (error) {
         ns.destroy();
         throw error;
@@ -56,73 +96,14 @@ function planFor(costCase: CostCase, quick: boolean): ScenarioPlan {
     },
     run() {
       if (!loaded) return Promise.reject(new Error('prog-cost: not set up'));
-      const results = measureLbTcCost(
-        loaded.obj,
-        loaded.empty.program('doctor_tc_pass'),
-        loaded.ns,
-        {
-          runs: quick ? 300 : 2000,
-          rounds: 1,
-        },
-      );
+      const results = cost.measure(loaded.rig, loaded.ns, quick ? 300 : 2000);
       const r = results.find((x) => x.case === costCase);
       if (!r) return Promise.reject(new Error(`prog-cost: no figure for case ${costCase}`));
       return Promise.resolve({ 'ns-per-packet': r.nsPerPacket });
     },
     teardown() {
-      loaded?.obj.close();
-      loaded?.empty.close();
-      loaded?.ns.destroy();
-      loaded = undefined;
-      return Promise.resolve();
-    },
-  };
-}
-
-function xdpPlanFor(costCase: XdpCostCase, quick: boolean): ScenarioPlan {
-  let loaded:
-    | {
-        ns: LbTcNetns;
-        obj: BpfObject<typeof lbXdpSpec.maps>;
-        pass: BpfObject<Record<string, never>>;
-      }
-    | undefined;
-  return {
-    params: { case: costCase },
-    modes: ['sluice-xdp'],
-    setup() {
-      const ns = createLbTcNetns();
-      try {
-        loaded = {
-          ns,
-          obj: loadObject(lbXdpSpec, { rodata: lbXdpRodata({ nodeIPv4: NODE }) }),
-          pass: loadObject(passSpec),
-        };
-      } catch (error) {
-        ns.destroy();
-        throw error;
-      }
-      return Promise.resolve();
-    },
-    run() {
-      if (!loaded) return Promise.reject(new Error('prog-cost: not set up'));
-      clearMaps(loaded.obj);
-      const results = measureLbXdpCost(
-        loaded.obj,
-        loaded.pass.program('doctor_xdp_pass'),
-        loaded.ns,
-        {
-          runs: quick ? 300 : 2000,
-          rounds: 1,
-        },
-      );
-      const r = results.find((x) => x.case === costCase);
-      if (!r) return Promise.reject(new Error(`prog-cost: no figure for case ${costCase}`));
-      return Promise.resolve({ 'ns-per-packet': r.nsPerPacket });
-    },
-    teardown() {
-      loaded?.obj.close();
-      loaded?.pass.close();
+      loaded?.rig.obj.close();
+      loaded?.rig.floor.close();
       loaded?.ns.destroy();
       loaded = undefined;
       return Promise.resolve();
@@ -135,6 +116,9 @@ export const progCostScenario: Scenario = {
   modes: ['sluice-tc', 'sluice-xdp'],
   metrics: METRICS,
   plan({ quick }: ScenarioOptions) {
-    return [...CASES.map((c) => planFor(c, quick)), ...XDP_CASES.map((c) => xdpPlanFor(c, quick))];
+    return [
+      ...CASES.map((c) => planFor('sluice-tc', tcMode, c, quick)),
+      ...XDP_CASES.map((c) => planFor('sluice-xdp', xdpMode, c, quick)),
+    ];
   },
 };
