@@ -64,11 +64,16 @@ export const SIGNAL_EXIT: Readonly<Record<'SIGINT' | 'SIGTERM', number>> = {
   SIGTERM: 143,
 };
 
-/** The preface of docs/benchmarks.md. */
-export function docsPreface(): string {
+/**
+ * The preface of docs/benchmarks.md. `recordedRuns` is the most runs any row of the recorded
+ * run has (it may have been made with --runs), so the page never claims more than it holds.
+ */
+export function docsPreface(recordedRuns: number): string {
+  const recorded =
+    recordedRuns === DEFAULT_RUNS ? '' : `; the run below used \`--runs ${recordedRuns}\``;
   return [
     'Regenerate this page with one command, as root on a quiet machine after `scripts/setup.sh`:',
-    `\`${DOCS_COMMAND}\` (every scenario, ${DEFAULT_RUNS} interleaved runs of each mode). It rewrites`,
+    `\`${DOCS_COMMAND}\` (every scenario, ${DEFAULT_RUNS} interleaved runs of each mode${recorded}). It rewrites`,
     "this page and `docs/benchmarks/` (the run's `results.json` and the SVG charts linked below);",
     `\`${DOCS_COMMAND} --from docs/benchmarks\` renders them again from that file without running`,
     'anything. The page is the latest full run (not `--quick`), rendered from its `results.json`',
@@ -176,7 +181,7 @@ async function render(
       DOCS_FILE,
       renderReport(docsResults, {
         title: 'Benchmarks',
-        preface: docsPreface(),
+        preface: docsPreface(Math.max(0, ...docsResults.results.map((r) => r.runs))),
         charts: true,
         chartDir: 'benchmarks',
         scenarios: all,
