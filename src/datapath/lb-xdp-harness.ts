@@ -40,8 +40,8 @@ export type XdpCostCase =
 
 /**
  * bpf/xdp_ct_floor.c: only a new flow's two conntrack inserts, into its own ct4 (the same type,
- * size and flags as lb_xdp's), then XDP_PASS. The floor the physics of an LRU hash insert sets
- * under `xdp-hit`, beside the XDP_PASS floor.
+ * size and flags as lb_xdp's), then XDP_PASS: what a new flow costs at least, whatever else the
+ * pipeline does, beside the XDP_PASS floor.
  */
 export const ctFloorSpec = {
   file: 'xdp_ct_floor.bpf.o',
@@ -69,7 +69,7 @@ export interface XdpCostResult {
  * call on a fresh frame, so a translated frame is never fed back):
  * - xdp-hit: a new flow per packet to a backend on another node, SNAT: service lookup,
  *   selection, SNAT port claim, two conntrack inserts, NAT, FIB lookup, XDP_TX;
- * - xdp-miss: no flow, no frontend (two conntrack and two service lookups), XDP_PASS;
+ * - xdp-miss: no flow, no frontend (a SYN: one conntrack lookup, two service lookups), XDP_PASS;
  * - xdp-ct-hit: an established flow's packet to that backend, XDP_TX;
  * - xdp-pass-floor: a program that only returns XDP_PASS (the floor the run itself costs);
  * - xdp-ct-insert-floor (when ctFloor is given): only xdp-hit's two conntrack inserts
