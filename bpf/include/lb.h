@@ -154,14 +154,18 @@ static __always_inline __u32 lb4_select_backend_for(const struct lb_service *svc
 		.service_id = svc->service_id,
 		.client_address = client,
 	};
-	__u64 now = bpf_ktime_get_ns();
 	struct lb_slot_key skey = { .service_id = svc->service_id };
 	__u32 *backend_id;
+	__u64 now = 0;
 
 	if (!svc->backend_count)
 		return 0;
 	if (svc->flags & LB_F_AFFINITY) {
-		struct lb_affinity_value *a = bpf_map_lookup_elem(&lb4_affinity, &akey);
+		struct lb_affinity_value *a;
+
+		/* Only affinity needs the clock: a helper call (~40 ns) a new flow need not pay. */
+		now = bpf_ktime_get_ns();
+		a = bpf_map_lookup_elem(&lb4_affinity, &akey);
 
 		if (a && now - a->last_used_ns <= (__u64)svc->affinity_timeout * 1000000000ULL &&
 		    lb4_lookup_backend(a->backend_id)) {

@@ -310,7 +310,8 @@ function explainComparison(comparison: Comparison): string {
 /** What each known scenario measures, printed under its heading. */
 export const SCENARIO_SUMMARIES: Readonly<Record<string, string>> = {
   maps: 'Map programming throughput from C (libbpf) and from TypeScript, same object and work.',
-  'prog-cost': 'ns/packet of the TC load balancer by BPF_PROG_TEST_RUN, per case.',
+  'prog-cost':
+    "ns/packet of the TC and XDP load balancers by BPF_PROG_TEST_RUN, per case; XDP beside two floors: a program that only returns XDP_PASS, and one that only makes a new flow's two conntrack inserts (xdp-hit notes its cost over each, x-<floor>).",
   'control-plane': 'Time to program N services into an empty datapath, and to carry one change.',
   connect: 'New TCP connections through a ClusterIP by a C client: rate and latency.',
   pps: '64-byte UDP packets to a NodePort from outside, counted at the backend.',

@@ -264,7 +264,7 @@ export interface CostResult {
  * and the run itself add to each figure.
  * - hit: a new flow per packet (a fresh client port) to a local backend: service lookup,
  *   selection, two conntrack inserts, DNAT, FIB redirect; hit-snat: to a remote backend, + SNAT.
- * - miss: no flow, no frontend (two conntrack and two service lookups).
+ * - miss: no flow, no frontend (a SYN: one conntrack lookup, two service lookups).
  * - ct-hit: an established flow's packet to the backend; ct-hit-reply: the backend's reply.
  */
 export function measureLbTcCost(

@@ -7,8 +7,11 @@
  * same the datapath tests measure with.
  *
  * Mode sluice-xdp: lb_xdp (bpf/lb_xdp.c) the same way, cases `xdp-hit` (a new flow to a
- * backend on another node, SNAT, XDP_TX), `xdp-miss`, `xdp-ct-hit`, and `xdp-pass-floor` (a
- * program that only returns XDP_PASS) beside them (src/datapath/lb-xdp-harness.ts).
+ * backend on another node, SNAT, XDP_TX), `xdp-miss`, `xdp-ct-hit`, and two floors beside them
+ * (src/datapath/lb-xdp-harness.ts): `xdp-pass-floor` (a program that only returns XDP_PASS)
+ * and `xdp-ct-insert-floor` (a program that only makes a new flow's two conntrack inserts,
+ * bpf/xdp_ct_floor.c). The `xdp-hit` rows note the hit's cost over each floor, run by run
+ * from the same measurement (median and min-max over runs).
  */
 import type { BpfObject, MapSpec } from '../../bpf/object.js';
 import { loadObject } from '../../bpf/object.js';
@@ -17,8 +20,9 @@ import type { CostCase, LbTcNetns } from '../../datapath/lb-tc-harness.js';
 import { createLbTcNetns, measureLbTcCost, NODE } from '../../datapath/lb-tc-harness.js';
 import { lbXdpRodata, lbXdpSpec } from '../../datapath/lb-xdp.js';
 import type { XdpCostCase } from '../../datapath/lb-xdp-harness.js';
-import { measureLbXdpCost } from '../../datapath/lb-xdp-harness.js';
+import { ctFloorSpec, measureLbXdpCost } from '../../datapath/lb-xdp-harness.js';
 import { clearMaps } from '../../datapath/lb-tc-harness.js';
+import { summarize } from '../results.js';
 import type { MetricSpec, Scenario, ScenarioOptions, ScenarioPlan } from '../runner.js';
 
 const CASES: readonly CostCase[] = ['hit', 'miss', 'ct-hit', 'empty'];
@@ -26,7 +30,17 @@ const METRICS: readonly MetricSpec[] = [
   { name: 'ns-per-packet', unit: 'ns/packet', better: 'lower' },
 ];
 const emptySpec = { file: 'probe_pass.bpf.o', maps: {}, programs: ['doctor_tc_pass'] } as const;
-const XDP_CASES: readonly XdpCostCase[] = ['xdp-hit', 'xdp-miss', 'xdp-ct-hit', 'xdp-pass-floor'];
+const XDP_CASES: readonly XdpCostCase[] = [
+  'xdp-hit',
+  'xdp-miss',
+  'xdp-ct-hit',
+  'xdp-pass-floor',
+  'xdp-ct-insert-floor',
+];
+/** Cases whose rows note their cost over other cases' (the issue's target: a hit within 3x). */
+const OVER: Partial<Record<string, readonly string[]>> = {
+  'xdp-hit': ['xdp-pass-floor', 'xdp-ct-insert-floor'],
+};
 const passSpec = { file: 'probe_pass.bpf.o', maps: {}, programs: ['doctor_xdp_pass'] } as const;
 
 type MapSpecs = Record<string, MapSpec>;
@@ -35,6 +49,8 @@ type MapSpecs = Record<string, MapSpec>;
 interface Rig<M extends MapSpecs> {
   obj: BpfObject<M>;
   floor: BpfObject<Record<string, never>>;
+  /** XDP's second floor: a new flow's conntrack inserts alone. */
+  ctFloor?: BpfObject<typeof ctFloorSpec.maps>;
 }
 
 /** How one mode's cases are measured: what to load, and the harness that measures it. */
@@ -43,15 +59,19 @@ interface CostMode<M extends MapSpecs> {
   measure(rig: Rig<M>, ns: LbTcNetns, runs: number): { case: string; nsPerPacket: number }[];
 }
 
-/** Loads the object, then the floor; the object is closed again if the floor fails. */
+/** Loads the object, then the floors; what was loaded is closed again if one fails. */
 function loadRig<M extends MapSpecs>(
   load: () => BpfObject<M>,
   floorSpec: typeof emptySpec | typeof passSpec,
+  withCtFloor = false,
 ): Rig<M> {
   const obj = load();
+  let floor: BpfObject<Record<string, never>> | undefined;
   try {
-    return { obj, floor: loadObject(floorSpec) };
+    floor = loadObject(floorSpec);
+    return { obj, floor, ...(withCtFloor ? { ctFloor: loadObject(ctFloorSpec) } : {}) };
   } catch (error) {
+    floor?.close();
     obj.close();
     throw error;
   }
@@ -66,10 +86,19 @@ const tcMode: CostMode<typeof lbTcSpec.maps> = {
 
 const xdpMode: CostMode<typeof lbXdpSpec.maps> = {
   load: () =>
-    loadRig(() => loadObject(lbXdpSpec, { rodata: lbXdpRodata({ nodeIPv4: NODE }) }), passSpec),
-  measure: ({ obj, floor }, ns, runs) => {
+    loadRig(
+      () => loadObject(lbXdpSpec, { rodata: lbXdpRodata({ nodeIPv4: NODE }) }),
+      passSpec,
+      true,
+    ),
+  measure: ({ obj, floor, ctFloor }, ns, runs) => {
     clearMaps(obj);
-    return measureLbXdpCost(obj, floor.program('doctor_xdp_pass'), ns, { runs, rounds: 1 });
+    ctFloor?.maps.ct4.clear();
+    return measureLbXdpCost(obj, floor.program('doctor_xdp_pass'), ns, {
+      runs,
+      rounds: 1,
+      ...(ctFloor ? { ctFloor } : {}),
+    });
   },
 };
 
@@ -81,6 +110,7 @@ function planFor<M extends MapSpecs>(
   quick: boolean,
 ): ScenarioPlan {
   let loaded: { ns: LbTcNetns; rig: Rig<M> } | undefined;
+  const ratios = new Map((OVER[costCase] ?? []).map((other) => [other, [] as number[]]));
   return {
     params: { case: costCase },
     modes: [mode],
@@ -94,16 +124,25 @@ function planFor<M extends MapSpecs>(
       }
       return Promise.resolve();
     },
-    run() {
+    run(_mode, ctx) {
       if (!loaded) return Promise.reject(new Error('prog-cost: not set up'));
       const results = cost.measure(loaded.rig, loaded.ns, quick ? 300 : 2000);
       const r = results.find((x) => x.case === costCase);
       if (!r) return Promise.reject(new Error(`prog-cost: no figure for case ${costCase}`));
+      for (const [other, seen] of ratios) {
+        const o = results.find((x) => x.case === other);
+        if (!o) return Promise.reject(new Error(`prog-cost: no figure for case ${other}`));
+        seen.push(r.nsPerPacket / o.nsPerPacket);
+        // Rewritten every run: after the last, the note holds every run's ratio.
+        const { median, min, max } = summarize(seen);
+        ctx.note(`x-${other}`, `${median.toFixed(1)} (${min.toFixed(1)}-${max.toFixed(1)})`);
+      }
       return Promise.resolve({ 'ns-per-packet': r.nsPerPacket });
     },
     teardown() {
       loaded?.rig.obj.close();
       loaded?.rig.floor.close();
+      loaded?.rig.ctFloor?.close();
       loaded?.ns.destroy();
       loaded = undefined;
       return Promise.resolve();
