@@ -47,6 +47,13 @@ class ApiStub {
     this.watches.set(collection, new Set());
   }
 
+  /** Stops serving it (a CRD deleted): its watches end, its lists and watches answer 404. */
+  uninstall(collection: string): void {
+    for (const res of this.watches.get(collection) ?? []) res.end();
+    this.objects.delete(collection);
+    this.watches.delete(collection);
+  }
+
   private version = 1;
   readonly requests: string[] = [];
   /** Lists of this collection answered 500 before the stub answers them. */
@@ -441,6 +448,17 @@ describe('kubernetes source (client-node informers against an API stub)', () => 
       stub.event(TRAFFIC_OPTIMIZATIONS, 'DELETED', optimization('fast', 20));
       const deleted = await next();
       assert.deepEqual([...deleted.state.policies.keys()], ['shop/tcp']);
+
+      // The Cilium CRD deleted without its objects' deletions (the agent was away): the
+      // watch's 404 drops them, with one log line.
+      while (stub.watching(CILIUM_POLICIES) === 0) await new Promise((r) => setTimeout(r, 10));
+      stub.uninstall(CILIUM_POLICIES);
+      const uninstalled = await next();
+      assert.deepEqual([...uninstalled.state.policies.keys()], []);
+      assert.equal(
+        warnings.filter((w) => /^CiliumNetworkPolicy .*not installed/.test(w.message)).length,
+        1,
+      );
     } finally {
       await source.close();
       await stub.stop();

@@ -232,11 +232,7 @@ export class KubernetesSource implements Source {
         }
         throw error; // reported as 'error': restarted with backoff below
       }
-      if (this.missing.delete(w.kind)) {
-        this.options.logger?.warn(
-          { resource: w.path, kind: w.kind },
-          `${w.kind} (${w.apiVersion}) is served now: watching it`,
-        );
+      if (this.served(w)) {
         // The informer's cache may still hold objects dropped when the CRD went away, and
         // would not report them again: take the whole list here.
         for (const item of result.items ?? []) this.upsert(w, item);
@@ -249,6 +245,7 @@ export class KubernetesSource implements Source {
     const informer = makeInformer<KubernetesObject>(kc, w.path, list);
     const upsert = (o: KubernetesObject) => {
       working();
+      this.served(w);
       this.upsert(w, o);
     };
     informer.on('add', upsert);
@@ -260,7 +257,8 @@ export class KubernetesSource implements Source {
     informer.on('error', (err: unknown) => {
       if (this.closed) return;
       if (w.custom && httpStatus(err) === 404) {
-        // Logged once by notInstalled(); the retries stay quiet.
+        // A list, or a watch once the CRD was deleted: logged once, the retries stay quiet.
+        this.notInstalled(w);
         this.options.logger?.debug({ resource: w.path, retryInMs: delay }, 'not installed');
       } else {
         this.options.logger?.warn(
@@ -302,6 +300,16 @@ export class KubernetesSource implements Source {
       if (s.kind === w.kind) changed = this.skipped.delete(where) || changed;
     }
     if (changed) this.emit(noChanges());
+  }
+
+  /** Whether the resource was not installed until now (logged when so). */
+  private served(w: Watched): boolean {
+    if (!this.missing.delete(w.kind)) return false;
+    this.options.logger?.warn(
+      { resource: w.path, kind: w.kind },
+      `${w.kind} (${w.apiVersion}) is served now: watching it`,
+    );
+    return true;
   }
 
   private where(w: Watched, o: KubernetesObject): string {
