@@ -63,8 +63,8 @@ interface FileRead {
 
 /**
  * One whole read of the directory (the source itself reads incrementally: manifest-index.ts).
- * `lastGood` carries each file's last parse without syntax errors, by
- * name relative to the directory (the name problems and digests use).
+ * `lastGood` carries each file's last parse without syntax errors, by name relative to the
+ * directory (the name problems and digests use).
  */
 export function readManifestsDir(
   dir: string,
