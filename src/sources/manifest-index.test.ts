@@ -39,8 +39,15 @@ class MemoryReader implements ManifestReader {
     return { files: [...this.files.keys()].sort().map((n) => join(dir, n)), problems: [] };
   }
 
+  /** Files whose read fails with EACCES. */
+  readonly unreadable = new Set<string>();
+
   read(path: string): string {
     this.reads.push(path.slice(DIR.length + 1));
+    if (this.unreadable.has(path.slice(DIR.length + 1)))
+      throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), {
+        code: 'EACCES',
+      });
     const f = this.files.get(path.slice(DIR.length + 1));
     if (!f) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
     return f.content;
@@ -184,6 +191,27 @@ describe('ManifestIndex (incremental manifests)', () => {
     const fixed = index.refresh(new Set([path]), false);
     assert.deepEqual(fixed?.skipped, []);
     assert.deepEqual(sorted(fixed?.changes?.endpointSlices), ['default/s5-1']);
+  });
+
+  it('a file that cannot be read is reported and keeps its objects until it can', () => {
+    const { reader, index } = setUp();
+    reader.unreadable.add(name(8));
+    const path = reader.write(name(8), app(8)); // same text, new signature
+    const r = index.refresh(new Set([path]), false);
+    assert.deepEqual(
+      r?.skipped.map((s) => [s.where, s.reason]),
+      [
+        [
+          name(8),
+          `cannot read: EACCES: permission denied, open '${path}' (the last good version of the file is kept)`,
+        ],
+      ],
+    );
+    assert.ok(r?.state.services.has('default/s8'));
+    reader.unreadable.delete(name(8));
+    const back = index.refresh(new Set([path]), false);
+    assert.deepEqual(back?.skipped, [], 'readable again, with the same text: the problem goes');
+    assert.deepEqual(sorted(back?.changes?.services), []);
   });
 
   it('a broken new file is reported and adds nothing', () => {
