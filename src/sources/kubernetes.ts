@@ -287,7 +287,7 @@ export class KubernetesSource implements Source {
     this.resourceVersions.set(w.kind, 'absent');
     this.options.logger?.warn(
       { resource: w.path, kind: w.kind },
-      `${w.kind} (${w.apiVersion}) is not installed in the cluster (list ${w.path}: 404); ` +
+      `${w.kind} (${w.apiVersion}) is not installed in the cluster (${w.path}: 404); ` +
         'the other resources are watched, and it is listed again with backoff',
     );
     const store = this.policies.get(w.kind as PolicyKind);
