@@ -40,7 +40,11 @@ export function registerAgent(program: Command): void {
       const logger = pino({ base: { node: opts.node }, timestamp: pino.stdTimeFunctions.isoTime });
       // kubernetes: KUBECONFIG (or ~/.kube/config), else the in-cluster service account.
       const source: Source = kubernetes
-        ? new KubernetesSource({ nodePortRange: config.nodePortRange, logger })
+        ? new KubernetesSource({
+            nodePortRange: config.nodePortRange,
+            congestionControls: availableCongestionControls(),
+            logger,
+          })
         : new ManifestsSource(resolve(opts.source.slice('manifests:'.length)), {
             nodePortRange: config.nodePortRange,
             congestionControls: availableCongestionControls(),

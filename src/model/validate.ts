@@ -117,6 +117,24 @@ export function checkManifests(
   return { valid, problems };
 }
 
+/**
+ * checkManifests without the checks across documents: each document's result depends on it
+ * alone, so a caller can keep it until the document changes (and run crossCheck on them all).
+ */
+export function checkEachManifest(
+  docs: readonly ManifestDoc[],
+  context: ValidationContext,
+): { valid: ValidDoc[]; problems: ManifestProblem[] } {
+  const problems: ManifestProblem[] = [];
+  const valid: ValidDoc[] = [];
+  for (const doc of docs) {
+    const result = checkDoc(doc, context);
+    for (const p of result.problems) problems.push(p);
+    if (result.valid) valid.push(result.valid);
+  }
+  return { valid, problems };
+}
+
 /** Check all documents; throws ManifestError listing every problem. */
 export function validateManifests(
   docs: readonly ManifestDoc[],
@@ -993,7 +1011,11 @@ function checkNetworkPolicy(o: Obj, r: Reporter): void {
 // ---------------------------------------------------------------------------------------------
 // Across documents and against the state
 
-function crossCheck(valid: readonly ValidDoc[], context: ValidationContext): ManifestProblem[] {
+/** The checks across documents of checkManifests, on documents checked one by one already. */
+export function crossCheck(
+  valid: readonly ValidDoc[],
+  context: ValidationContext,
+): ManifestProblem[] {
   const problems: ManifestProblem[] = [];
   const report = (doc: ValidDoc, path: string, message: string): void => {
     problems.push({

@@ -2,8 +2,10 @@
  * The Kubernetes source against an API server stub. There is no kube-apiserver on the build
  * machine, so these tests run the real client library (@kubernetes/client-node informers:
  * list, then watch) against a small in-process HTTP server that answers the list and watch
- * requests of the five collections the source watches, and pushes watch events on demand
- * (ADDED, MODIFIED, DELETED as JSON lines on the open watch response, as the API server does).
+ * requests of the collections the source watches (five built-in ones and two custom resources),
+ * and pushes watch events on demand (ADDED, MODIFIED, DELETED as JSON lines on the open watch
+ * response, as the API server does). A collection the stub does not serve answers 404, as a
+ * custom resource whose CRD is not installed does.
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -11,27 +13,47 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
+import { tuningRules } from '../model/traffic-optimization.js';
 import { KubernetesSource } from './kubernetes.js';
 import type { SourceSnapshot } from './source.js';
 
 type Obj = Record<string, unknown> & { metadata: Record<string, unknown> };
 
+const TRAFFIC_OPTIMIZATIONS = '/apis/sluice.io/v1alpha1/trafficoptimizations';
+const CILIUM_POLICIES = '/apis/cilium.io/v2/ciliumnetworkpolicies';
 const COLLECTIONS = [
   '/api/v1/namespaces',
   '/api/v1/nodes',
   '/api/v1/services',
   '/apis/discovery.k8s.io/v1/endpointslices',
   '/api/v1/pods',
+  TRAFFIC_OPTIMIZATIONS,
+  CILIUM_POLICIES,
 ];
 
 /** Lists and watches of the collections, from objects held in memory. */
 class ApiStub {
-  private readonly objects = new Map<string, Map<string, Obj>>(
-    COLLECTIONS.map((c) => [c, new Map()]),
-  );
-  private readonly watches = new Map<string, Set<ServerResponse>>(
-    COLLECTIONS.map((c) => [c, new Set()]),
-  );
+  private readonly objects = new Map<string, Map<string, Obj>>();
+  private readonly watches = new Map<string, Set<ServerResponse>>();
+
+  /** `collections`: what the stub serves (default all); the others answer 404. */
+  constructor(collections: readonly string[] = COLLECTIONS) {
+    for (const c of collections) this.install(c);
+  }
+
+  /** Starts serving a collection (a CRD applied). */
+  install(collection: string): void {
+    this.objects.set(collection, new Map());
+    this.watches.set(collection, new Set());
+  }
+
+  /** Stops serving it (a CRD deleted): its watches end, its lists and watches answer 404. */
+  uninstall(collection: string): void {
+    for (const res of this.watches.get(collection) ?? []) res.end();
+    this.objects.delete(collection);
+    this.watches.delete(collection);
+  }
+
   private version = 1;
   readonly requests: string[] = [];
   /** Lists of this collection answered 500 before the stub answers them. */
@@ -150,6 +172,26 @@ const slice = (name: string, service: string, addresses: string[]): Obj => ({
   })),
 });
 
+const optimization = (name: string, initialCongestionWindow: number): Obj => ({
+  apiVersion: 'sluice.io/v1alpha1',
+  kind: 'TrafficOptimization',
+  metadata: { namespace: 'shop', name },
+  spec: {
+    podSelector: { matchLabels: { app: 'web' } },
+    ports: [{ port: 8080 }],
+    tcp: { congestionControl: 'bbr', initialCongestionWindow },
+  },
+});
+const ciliumPolicy = (name: string): Obj => ({
+  apiVersion: 'cilium.io/v2',
+  kind: 'CiliumNetworkPolicy',
+  metadata: { namespace: 'shop', name },
+  spec: {
+    endpointSelector: { matchLabels: { 'k8s:app': 'db' } },
+    tcp: { enableBBR: true, noSlowStartAfterIdle: true },
+  },
+});
+
 describe('kubernetes source (client-node informers against an API stub)', () => {
   it('lists everything into the first snapshot, then follows watch events one object at a time', async () => {
     const stub = new ApiStub();
@@ -248,6 +290,175 @@ describe('kubernetes source (client-node informers against an API stub)', () => 
       assert.deepEqual([...(first.value as SourceSnapshot).state.services.keys()], ['default/web']);
       assert.equal(stub.requests.filter((r) => r === 'GET /api/v1/services').length, 3);
       assert.equal(warnings.length, 2);
+    } finally {
+      await source.close();
+      await stub.stop();
+    }
+  });
+
+  it('watches TrafficOptimizations and CiliumNetworkPolicies into the policies socket acceleration reads', async () => {
+    const stub = new ApiStub();
+    const server = await stub.start();
+    stub.event('/api/v1/namespaces', 'ADDED', {
+      metadata: { name: 'shop', annotations: { 'sluice.io/accelerate': 'true' } },
+    });
+    stub.event(TRAFFIC_OPTIMIZATIONS, 'ADDED', optimization('fast', 20));
+    stub.event(TRAFFIC_OPTIMIZATIONS, 'ADDED', {
+      ...optimization('bad', 10),
+      spec: { podSelector: {}, tcp: { congestionControl: 'warp' } },
+    });
+    stub.event(CILIUM_POLICIES, 'ADDED', ciliumPolicy('tcp'));
+    const source = new KubernetesSource({
+      kubeConfig: kubeConfigFor(server),
+      restartMs: 50,
+      congestionControls: ['reno', 'cubic', 'bbr'],
+    });
+    const snapshots = source.snapshots();
+    const next = async (): Promise<SourceSnapshot> => {
+      const r = await snapshots.next();
+      assert.equal(r.done, false);
+      return r.value;
+    };
+    const noServiceChanges = (s: SourceSnapshot): void => {
+      assert.ok(s.changes, 'a policy change is incremental');
+      assert.deepEqual(
+        [s.changes.services.size, s.changes.endpointSlices.size, s.changes.nodes.size],
+        [0, 0, 0],
+        'a policy names no Service, EndpointSlice or Node',
+      );
+    };
+    try {
+      const first = await next();
+      assert.ok(stub.requests.includes(`GET ${TRAFFIC_OPTIMIZATIONS}`));
+      assert.ok(stub.requests.includes(`GET ${CILIUM_POLICIES}`));
+      assert.deepEqual([...first.state.policies.keys()].sort(), ['shop/fast', 'shop/tcp']);
+      assert.deepEqual(first.state.namespaces.get('shop')?.annotations, {
+        'sluice.io/accelerate': 'true',
+      });
+      assert.deepEqual(
+        tuningRules(first.state).map((r) => [r.origin, r.ports, r.settings]),
+        [
+          [
+            'TrafficOptimization shop/fast',
+            [8080],
+            { congestionControl: 'bbr', initialCongestionWindow: 20 },
+          ],
+          [
+            'CiliumNetworkPolicy shop/tcp spec',
+            [],
+            { congestionControl: 'bbr', noSlowStartAfterIdle: true },
+          ],
+        ],
+      );
+      assert.equal(first.skipped.length, 1);
+      assert.equal(
+        first.skipped[0]?.where,
+        '/apis/sluice.io/v1alpha1/namespaces/shop/trafficoptimizations/bad',
+      );
+      assert.match(first.skipped[0]?.reason ?? '', /spec\.tcp\.congestionControl: .*"warp"/);
+
+      while (COLLECTIONS.some((c) => stub.watching(c) === 0))
+        await new Promise((r) => setTimeout(r, 10));
+
+      stub.event(TRAFFIC_OPTIMIZATIONS, 'MODIFIED', optimization('fast', 30));
+      const modified = await next();
+      noServiceChanges(modified);
+      assert.deepEqual(
+        tuningRules(modified.state).find((r) => r.origin === 'TrafficOptimization shop/fast')
+          ?.settings,
+        { congestionControl: 'bbr', initialCongestionWindow: 30 },
+      );
+
+      // One name, two kinds: the TrafficOptimization is kept, the other reported until it goes.
+      stub.event(CILIUM_POLICIES, 'ADDED', ciliumPolicy('fast'));
+      const shadowed = await next();
+      noServiceChanges(shadowed);
+      assert.equal(shadowed.state.policies.get('shop/fast')?.kind, 'TrafficOptimization');
+      const shadow = shadowed.skipped.find((s) => s.kind === 'CiliumNetworkPolicy');
+      assert.equal(shadow?.where, '/apis/cilium.io/v2/namespaces/shop/ciliumnetworkpolicies/fast');
+      assert.match(shadow?.reason ?? '', /TrafficOptimization with this name/);
+      stub.event(TRAFFIC_OPTIMIZATIONS, 'DELETED', optimization('fast', 30));
+      const unshadowed = await next();
+      assert.equal(unshadowed.state.policies.get('shop/fast')?.kind, 'CiliumNetworkPolicy');
+      assert.equal(
+        unshadowed.skipped.some((s) => s.kind === 'CiliumNetworkPolicy'),
+        false,
+      );
+
+      stub.event(CILIUM_POLICIES, 'DELETED', ciliumPolicy('tcp'));
+      const deleted = await next();
+      noServiceChanges(deleted);
+      assert.deepEqual([...deleted.state.policies.keys()], ['shop/fast']);
+    } finally {
+      await source.close();
+      await stub.stop();
+    }
+  });
+
+  it('a CRD that is not installed (404) is logged once, holds nothing back, and is picked up once installed', async () => {
+    const stub = new ApiStub(COLLECTIONS.filter((c) => c !== TRAFFIC_OPTIMIZATIONS));
+    const server = await stub.start();
+    stub.event('/api/v1/services', 'ADDED', service('web', 30080));
+    stub.event(CILIUM_POLICIES, 'ADDED', ciliumPolicy('tcp'));
+    const warnings: { fields: object; message: string }[] = [];
+    const logger = {
+      warn: (fields: object, message: string) => warnings.push({ fields, message }),
+      debug: () => undefined,
+    };
+    const source = new KubernetesSource({
+      kubeConfig: kubeConfigFor(server),
+      restartMs: 20,
+      logger,
+    });
+    const snapshots = source.snapshots();
+    const next = async (): Promise<SourceSnapshot> => {
+      const r = await snapshots.next();
+      assert.equal(r.done, false);
+      return r.value;
+    };
+    const listsOf = (c: string) => stub.requests.filter((r) => r === `GET ${c}`).length;
+    try {
+      const first = await next();
+      assert.deepEqual([...first.state.services.keys()], ['default/web']);
+      assert.deepEqual([...first.state.policies.keys()], ['shop/tcp']);
+      assert.deepEqual(first.skipped, []);
+
+      // Listed again (backoff), and still one log line however many 404s.
+      while (listsOf(TRAFFIC_OPTIMIZATIONS) < 3) await new Promise((r) => setTimeout(r, 10));
+      const notInstalled = warnings.filter((w) => /not installed/.test(w.message));
+      assert.equal(notInstalled.length, 1, JSON.stringify(warnings));
+      assert.match(notInstalled[0]?.message ?? '', /^TrafficOptimization \(sluice\.io\/v1alpha1\)/);
+      assert.match(notInstalled[0]?.message ?? '', /trafficoptimizations: 404/);
+      assert.equal(warnings.length, 1, 'no other warning: the other informers run');
+
+      // The other informers kept running: a Service event still comes through.
+      while (stub.watching('/api/v1/services') === 0) await new Promise((r) => setTimeout(r, 10));
+      stub.event('/api/v1/services', 'MODIFIED', service('web', 30081));
+      const serviceChanged = await next();
+      assert.deepEqual([...(serviceChanged.changes?.services ?? [])], ['default/web']);
+
+      // The CRD is applied and an object created: the next list takes it, then the watch.
+      stub.install(TRAFFIC_OPTIMIZATIONS);
+      stub.event(TRAFFIC_OPTIMIZATIONS, 'ADDED', optimization('fast', 20));
+      const installed = await next();
+      assert.deepEqual([...installed.state.policies.keys()].sort(), ['shop/fast', 'shop/tcp']);
+      assert.ok(warnings.some((w) => /TrafficOptimization .*is served now/.test(w.message)));
+      while (stub.watching(TRAFFIC_OPTIMIZATIONS) === 0)
+        await new Promise((r) => setTimeout(r, 10));
+      stub.event(TRAFFIC_OPTIMIZATIONS, 'DELETED', optimization('fast', 20));
+      const deleted = await next();
+      assert.deepEqual([...deleted.state.policies.keys()], ['shop/tcp']);
+
+      // The Cilium CRD deleted without its objects' deletions (the agent was away): the
+      // watch's 404 drops them, with one log line.
+      while (stub.watching(CILIUM_POLICIES) === 0) await new Promise((r) => setTimeout(r, 10));
+      stub.uninstall(CILIUM_POLICIES);
+      const uninstalled = await next();
+      assert.deepEqual([...uninstalled.state.policies.keys()], []);
+      assert.equal(
+        warnings.filter((w) => /^CiliumNetworkPolicy .*not installed/.test(w.message)).length,
+        1,
+      );
     } finally {
       await source.close();
       await stub.stop();

@@ -1,7 +1,9 @@
 /**
  * The Kubernetes API source: informers (list + watch, @kubernetes/client-node) on Services,
- * EndpointSlices, Nodes, Namespaces and Pods, kept as one ClusterState that every snapshot
- * hands on, each event saying which object changed (so the agent re-plans one Service).
+ * EndpointSlices, Nodes, Namespaces and Pods, and on the custom resources socket acceleration
+ * reads (TrafficOptimization sluice.io/v1alpha1, CiliumNetworkPolicy cilium.io/v2 for its tcp
+ * block), kept as one ClusterState that every snapshot hands on, each event saying which object
+ * changed (so the agent re-plans one Service).
  *
  * - Configuration: KUBECONFIG (or ~/.kube/config), else the in-cluster service account
  *   (KubeConfig.loadFromDefault), unless a KubeConfig is given.
@@ -15,11 +17,25 @@
  * - The first snapshot waits for every informer's initial list (an unreachable API server is
  *   retried, logged, and never stands in as an empty cluster). A list or watch that fails is
  *   restarted (re-list, then watch) with backoff; until then the last known objects stay.
+ * - A custom resource whose CRD is not installed (its list answers 404) is a definite answer,
+ *   not a failure: none of those objects exist. It is logged once, does not hold back the first
+ *   snapshot nor the other informers, and is listed again with the same backoff, so a CRD
+ *   installed later is picked up.
+ * - Policies are kept by namespace/name (as in the manifests source): when a TrafficOptimization
+ *   and a CiliumNetworkPolicy share one, the TrafficOptimization is kept and the other skipped
+ *   (reported) until the name is free again. A policy change names no Service: its snapshot
+ *   carries an empty change set, and the agent's socket acceleration re-reads the policies.
  */
 import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { CoreV1Api, DiscoveryV1Api, KubeConfig, makeInformer } from '@kubernetes/client-node';
-import type { ClusterState, ObjectKey, Pod } from '../model/index.js';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  KubeConfig,
+  makeInformer,
+} from '@kubernetes/client-node';
+import type { ClusterState, ObjectKey, Pod, Policy } from '../model/index.js';
 import { emptyState, objectKey } from '../model/index.js';
 import { LatestChannel } from './latest.js';
 import type { NodePortRange, SourceLogger } from './manifests.js';
@@ -34,9 +50,33 @@ export interface KubernetesSourceOptions {
   logger?: SourceLogger;
   /** First delay before a failed informer is restarted; doubled up to 30 s. Default 1 s. */
   restartMs?: number;
+  /** The kernel's congestion control algorithms: a TrafficOptimization asking for another is skipped. */
+  congestionControls?: readonly string[];
 }
 
-type Kind = 'Service' | 'EndpointSlice' | 'Node' | 'Namespace' | 'Pod';
+type PolicyKind = 'TrafficOptimization' | 'CiliumNetworkPolicy';
+type Kind = 'Service' | 'EndpointSlice' | 'Node' | 'Namespace' | 'Pod' | PolicyKind;
+
+/** The custom resources watched: group, version and plural of their collection. */
+export const CUSTOM_RESOURCES: readonly {
+  kind: PolicyKind;
+  group: string;
+  version: string;
+  plural: string;
+}[] = [
+  {
+    kind: 'TrafficOptimization',
+    group: 'sluice.io',
+    version: 'v1alpha1',
+    plural: 'trafficoptimizations',
+  },
+  {
+    kind: 'CiliumNetworkPolicy',
+    group: 'cilium.io',
+    version: 'v2',
+    plural: 'ciliumnetworkpolicies',
+  },
+];
 
 interface Watched {
   kind: Kind;
@@ -44,7 +84,16 @@ interface Watched {
   /** The collection's path, for the watch and for skipped objects' `where`. */
   path: string;
   namespaced: boolean;
+  /** A custom resource: its list answering 404 means the CRD is not installed. */
+  custom?: boolean;
   list: () => Promise<{ items: KubernetesObject[]; metadata?: { resourceVersion?: string } }>;
+}
+
+/** The HTTP status of a failed list (ApiException.code) or watch (Error.statusCode). */
+function httpStatus(error: unknown): number | undefined {
+  const e = error as { code?: unknown; statusCode?: unknown } | null;
+  if (typeof e?.code === 'number') return e.code;
+  return typeof e?.statusCode === 'number' ? e.statusCode : undefined;
 }
 
 type Obj = Record<string, unknown>;
@@ -59,6 +108,13 @@ export class KubernetesSource implements Source {
   private readonly informers: { stop(): Promise<void> }[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly resourceVersions = new Map<Kind, string>();
+  /** Policies by kind, then namespace/name; state.policies holds the one kept per name. */
+  private readonly policies = new Map<PolicyKind, Map<ObjectKey, Policy>>([
+    ['TrafficOptimization', new Map()],
+    ['CiliumNetworkPolicy', new Map()],
+  ]);
+  /** Custom resources whose CRD answered 404 (logged once; listed again with backoff). */
+  private readonly missing = new Set<Kind>();
   private generation = 0;
   private started = false;
   private synced = false;
@@ -94,6 +150,7 @@ export class KubernetesSource implements Source {
       }
       const core = kc.makeApiClient(CoreV1Api);
       const discovery = kc.makeApiClient(DiscoveryV1Api);
+      const custom = kc.makeApiClient(CustomObjectsApi);
       const watched: Watched[] = [
         {
           kind: 'Namespace',
@@ -130,6 +187,22 @@ export class KubernetesSource implements Source {
           namespaced: true,
           list: () => core.listPodForAllNamespaces(),
         },
+        ...CUSTOM_RESOURCES.map((r): Watched => ({
+          kind: r.kind,
+          apiVersion: `${r.group}/${r.version}`,
+          path: `/apis/${r.group}/${r.version}/${r.plural}`,
+          namespaced: true,
+          custom: true,
+          list: () =>
+            custom.listCustomObjectForAllNamespaces({
+              group: r.group,
+              version: r.version,
+              plural: r.plural,
+            }) as Promise<{
+              items: KubernetesObject[];
+              metadata?: { resourceVersion?: string };
+            }>,
+        })),
       ];
       await Promise.all(watched.map((w) => this.startInformer(kc as KubeConfig, w)));
     } catch (error) {
@@ -144,27 +217,55 @@ export class KubernetesSource implements Source {
   private async startInformer(kc: KubeConfig, w: Watched): Promise<void> {
     let listed: () => void = () => undefined;
     const firstList = new Promise<void>((resolve) => (listed = resolve));
+    let delay = this.options.restartMs ?? 1000;
+    // Reset by a good list or a watch event, not by 'connect': the informer reports 'connect'
+    // before every list, so a list that keeps failing (a CRD not installed) would never back off.
+    const working = () => (delay = this.options.restartMs ?? 1000);
     const list = async () => {
-      const result = await w.list();
+      let result: Awaited<ReturnType<Watched['list']>>;
+      try {
+        result = await w.list();
+      } catch (error) {
+        if (w.custom && httpStatus(error) === 404) {
+          this.notInstalled(w);
+          listed();
+        }
+        throw error; // reported as 'error': restarted with backoff below
+      }
+      if (this.served(w)) {
+        // The informer's cache may still hold objects dropped when the CRD went away, and
+        // would not report them again: take the whole list here.
+        for (const item of result.items ?? []) this.upsert(w, item);
+      }
       this.resourceVersions.set(w.kind, result.metadata?.resourceVersion ?? '');
+      working();
       listed();
       return result as never;
     };
     const informer = makeInformer<KubernetesObject>(kc, w.path, list);
-    const upsert = (o: KubernetesObject) => this.upsert(w, o);
+    const upsert = (o: KubernetesObject) => {
+      working();
+      this.served(w);
+      this.upsert(w, o);
+    };
     informer.on('add', upsert);
     informer.on('update', upsert);
-    informer.on('delete', (o) => this.remove(w, o));
-    let delay = this.options.restartMs ?? 1000;
-    informer.on('connect', () => {
-      delay = this.options.restartMs ?? 1000;
+    informer.on('delete', (o) => {
+      working();
+      this.remove(w, o);
     });
     informer.on('error', (err: unknown) => {
       if (this.closed) return;
-      this.options.logger?.warn(
-        { err, resource: w.path, retryInMs: delay },
-        'watch failed; the last known objects stay until it is back',
-      );
+      if (w.custom && httpStatus(err) === 404) {
+        // A list, or a watch once the CRD was deleted: logged once, the retries stay quiet.
+        this.notInstalled(w);
+        this.options.logger?.debug({ resource: w.path, retryInMs: delay }, 'not installed');
+      } else {
+        this.options.logger?.warn(
+          { err, resource: w.path, retryInMs: delay },
+          'watch failed; the last known objects stay until it is back',
+        );
+      }
       const timer = setTimeout(() => {
         this.timers.delete(timer);
         if (!this.closed) informer.start().catch(() => undefined); // errors come back as 'error'
@@ -177,6 +278,38 @@ export class KubernetesSource implements Source {
     // first snapshot waits for a good list of every collection, never an empty stand-in.
     await informer.start();
     await firstList;
+  }
+
+  /** The CRD is not installed: none of its objects exist (they are dropped, if any were). */
+  private notInstalled(w: Watched): void {
+    if (this.missing.has(w.kind)) return;
+    this.missing.add(w.kind);
+    this.resourceVersions.set(w.kind, 'absent');
+    this.options.logger?.warn(
+      { resource: w.path, kind: w.kind },
+      `${w.kind} (${w.apiVersion}) is not installed in the cluster (${w.path}: 404); ` +
+        'the other resources are watched, and it is listed again with backoff',
+    );
+    const store = this.policies.get(w.kind as PolicyKind);
+    let changed = false;
+    for (const key of [...(store?.keys() ?? [])]) {
+      store?.delete(key);
+      changed = this.settlePolicy(key) || changed;
+    }
+    for (const [where, s] of [...this.skipped]) {
+      if (s.kind === w.kind) changed = this.skipped.delete(where) || changed;
+    }
+    if (changed) this.emit(noChanges());
+  }
+
+  /** Whether the resource was not installed until now (logged when so). */
+  private served(w: Watched): boolean {
+    if (!this.missing.delete(w.kind)) return false;
+    this.options.logger?.warn(
+      { resource: w.path, kind: w.kind },
+      `${w.kind} (${w.apiVersion}) is served now: watching it`,
+    );
+    return true;
   }
 
   private where(w: Watched, o: KubernetesObject): string {
@@ -214,17 +347,34 @@ export class KubernetesSource implements Source {
       case 'Namespace': {
         const meta = asObj(object.metadata) ?? {};
         const labels = (asObj(meta.labels) ?? {}) as Record<string, string>;
-        changed = this.put(this.state.namespaces, key, { name: key, labels });
+        // Socket acceleration reads sluice.io/accelerate; nothing else of them is used.
+        const annotations = (asObj(meta.annotations) ?? {}) as Record<string, string>;
+        changed = this.put(this.state.namespaces, key, {
+          name: key,
+          labels,
+          ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+        });
+        break;
+      }
+      case 'TrafficOptimization':
+      case 'CiliumNetworkPolicy': {
+        const { state, skipped } = this.parse(where, object);
+        const store = this.policies.get(w.kind) as Map<ObjectKey, Policy>;
+        const value = state.policies.get(key);
+        if (value === undefined) {
+          for (const s of skipped) this.skipped.set(where, { ...s, where });
+          store.delete(key);
+        } else {
+          store.set(key, value);
+        }
+        changed = this.settlePolicy(key);
         break;
       }
       case 'Pod':
         changed = this.put(this.state.pods, key, podFromObject(object));
         break;
       default: {
-        const { state, skipped } = clusterStateFromDocs(
-          [{ source: { file: where, index: -1 }, object }],
-          { nodePortRange: this.options.nodePortRange ?? DEFAULT_NODE_PORT_RANGE },
-        );
+        const { state, skipped } = this.parse(where, object);
         const value =
           w.kind === 'Service'
             ? state.services.get(key)
@@ -254,6 +404,11 @@ export class KubernetesSource implements Source {
     this.noteVersion(w, raw);
     const key = this.key(w, raw);
     const hadSkip = this.skipped.delete(this.where(w, raw));
+    if (w.kind === 'TrafficOptimization' || w.kind === 'CiliumNetworkPolicy') {
+      this.policies.get(w.kind)?.delete(key);
+      if (this.settlePolicy(key) || hadSkip) this.emit(noChanges());
+      return;
+    }
     const map = {
       Namespace: this.state.namespaces,
       Pod: this.state.pods,
@@ -265,6 +420,41 @@ export class KubernetesSource implements Source {
     const changed = map.delete(key);
     if (changed && w.kind !== 'Namespace' && w.kind !== 'Pod') changesOf(changes, w.kind).add(key);
     if (changed || hadSkip) this.emit(changes);
+  }
+
+  /** One object read with the manifests source's rules. */
+  private parse(where: string, object: Obj): ReturnType<typeof clusterStateFromDocs> {
+    return clusterStateFromDocs([{ source: { file: where, index: -1 }, object }], {
+      nodePortRange: this.options.nodePortRange ?? DEFAULT_NODE_PORT_RANGE,
+      ...(this.options.congestionControls
+        ? { congestionControls: this.options.congestionControls }
+        : {}),
+    });
+  }
+
+  /**
+   * Which policy state.policies keeps for namespace/name: the TrafficOptimization if there is
+   * one, else the CiliumNetworkPolicy; the one shadowed is reported as skipped. Whether the kept
+   * policy changed.
+   */
+  private settlePolicy(key: ObjectKey): boolean {
+    const to = this.policies.get('TrafficOptimization')?.get(key);
+    const cnp = this.policies.get('CiliumNetworkPolicy')?.get(key);
+    const [ns = '', name = ''] = key.split('/');
+    const cnpWhere = `/apis/cilium.io/v2/namespaces/${ns}/ciliumnetworkpolicies/${name}`;
+    if (to && cnp) {
+      this.skipped.set(cnpWhere, {
+        where: cnpWhere,
+        kind: 'CiliumNetworkPolicy',
+        name: key,
+        reason: `metadata.name: a TrafficOptimization with this name is also given (/apis/sluice.io/v1alpha1/namespaces/${ns}/trafficoptimizations/${name}); sluice keeps policies by namespace/name`,
+      });
+    } else if (this.skipped.get(cnpWhere)?.reason.includes('also given')) {
+      this.skipped.delete(cnpWhere);
+    }
+    const kept = to ?? cnp;
+    if (kept === undefined) return this.state.policies.delete(key);
+    return this.put(this.state.policies, key, kept);
   }
 
   /** Stores the value; whether it differs from what was there. */
