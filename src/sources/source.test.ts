@@ -3,24 +3,9 @@ import { describe, it } from 'node:test';
 import { emptyState } from '../model/index.js';
 import { LatestChannel } from './latest.js';
 import type { SourceSnapshot } from './source.js';
-import { changedObjects, coalesceSnapshots } from './source.js';
-
-const node = (name: string, ip: string) => ({ name, labels: {}, ip, podCIDR: '' });
+import { coalesceSnapshots } from './source.js';
 
 describe('source change sets', () => {
-  it('changedObjects names what was added, changed or removed, per kind', () => {
-    const before = emptyState();
-    before.nodes.set('a', node('a', '198.18.0.10'));
-    before.nodes.set('b', node('b', '198.18.0.11'));
-    const after = emptyState();
-    after.nodes.set('a', node('a', '198.18.0.10')); // same content, another object
-    after.nodes.set('c', node('c', '198.18.0.12'));
-    const changes = changedObjects(before, after);
-    assert.deepEqual([...changes.nodes].sort(), ['b', 'c']);
-    assert.deepEqual([...changes.services], []);
-    assert.deepEqual([...changes.endpointSlices], []);
-  });
-
   it('a snapshot the consumer skipped hands its changes on; a whole one makes the next whole', async () => {
     const snap = (generation: number, services?: string[]): SourceSnapshot => {
       const s: SourceSnapshot = { generation, digest: '', state: emptyState(), skipped: [] };

@@ -80,24 +80,3 @@ export interface Source {
   snapshots(): AsyncIterableIterator<SourceSnapshot, undefined>;
   close(): Promise<void>;
 }
-
-/**
- * What changed between two whole states, object by object (O(objects): for sources that re-read
- * everything anyway, like a manifests directory; an API watch knows its changes directly).
- */
-export function changedObjects(before: ClusterState, after: ClusterState): SourceChanges {
-  const changed = <T>(a: ReadonlyMap<string, T>, b: ReadonlyMap<string, T>): Set<string> => {
-    const out = new Set<string>();
-    for (const [key, value] of b) {
-      const old = a.get(key);
-      if (old === undefined || JSON.stringify(old) !== JSON.stringify(value)) out.add(key);
-    }
-    for (const key of a.keys()) if (!b.has(key)) out.add(key);
-    return out;
-  };
-  return {
-    services: changed(before.services, after.services),
-    endpointSlices: changed(before.endpointSlices, after.endpointSlices),
-    nodes: changed(before.nodes, after.nodes),
-  };
-}
