@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,13 +19,12 @@ import { planForNode } from '../agent/plan.js';
 import { openPinnedMap } from '../bpf/pinned.js';
 import { lbMaps } from '../datapath/lb.js';
 import { objectKey } from '../model/index.js';
-import { manifestsDigest } from '../sources/manifests.js';
 import { requireKernel } from '../testing/privileges.js';
 import {
   agentHealth,
   agentPinRoot,
   liveAgent,
-  manifestsDir,
+  writtenClusterDigest,
   startAgent,
   waitProgrammed,
 } from './agents.js';
@@ -168,8 +167,7 @@ describe('sluice agent restart (lab)', () => {
       const record = topology.nodes().find((n) => n.name === node);
       assert.ok(record);
       const restarted = startAgent(topology, stateDir, record);
-      const content = readFileSync(join(manifestsDir(stateDir), 'cluster.json'), 'utf8');
-      const digest = manifestsDigest([{ name: 'cluster.json', content }]);
+      const digest = writtenClusterDigest(stateDir);
       const health = await waitProgrammed(topology, node, digest, restarted.log ?? '');
       assert.deepEqual(health.programmed?.ops, {}, 'adopted: not one map write');
       const status = await agentHealth(topology, node);

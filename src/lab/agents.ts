@@ -8,20 +8,33 @@
  * Agents are recorded lab processes (`lab down` ends them by pid); their pins live under the
  * lab's pin directory (<pins>/<node>), which `lab down` removes with everything attached.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import type { AgentConfigInput } from '../agent/config.js';
+import type { ManifestFile } from '../sources/manifests.js';
 import { manifestsDigest } from '../sources/manifests.js';
+import { fnv1a32 } from '../model/hash.js';
 import type { ClusterState, EndpointSlice, Node, Service } from '../model/index.js';
 import type { LabTopology, NodeRecord, ProcessRecord } from './topology/index.js';
 import { LabError } from './topology/index.js';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 export const AGENT_HEALTH_PORT = 10256;
-const MANIFEST_FILE = 'cluster.json';
+const BASE_FILE = 'cluster-base.json';
+const SHARD_PREFIX = 'cluster-svc-';
+/** Service files: enough that one holds ~1/64 of the services, few enough to list quickly. */
+const SERVICE_SHARDS = 64;
 /** The first start loads and attaches the datapath; later changes take milliseconds. */
 const PROGRAMMED_TIMEOUT_MS = 30_000;
 
@@ -39,18 +52,52 @@ export function resetAgentFiles(stateDir: string): void {
 }
 
 /**
- * The objects kube-proxy watches, as the API server would return them, and what socket
- * acceleration reads: Namespaces, the pods that run (not virtual ones), TrafficOptimizations
- * and CiliumNetworkPolicies.
+ * The cluster as the agents read it: the objects kube-proxy watches, as the API server would
+ * return them, and what socket acceleration reads (Namespaces, the pods that run, not virtual
+ * ones, TrafficOptimizations and CiliumNetworkPolicies).
+ *
+ * Spread over files so that a change rewrites little: `cluster-base.json` holds Nodes,
+ * Namespaces, Pods and policies; each Service goes with its EndpointSlices into one of
+ * SERVICE_SHARDS files (`cluster-svc-NN.json`, by a hash of the Service's namespace/name). The
+ * agents' manifests source re-reads only the files that changed, so a pod's readiness flip costs
+ * it one shard's parse (1/64 of the services), not the whole cluster's.
  */
-export function clusterManifest(state: ClusterState): string {
-  const items = [
-    ...[...state.nodes.values()].map(nodeObject),
-    ...[...state.services.values()].map(serviceObject),
-    ...[...state.endpointSlices.values()].map(sliceObject),
-    ...accelerationObjects(state),
+export function clusterManifestFiles(state: ClusterState): ManifestFile[] {
+  const shards = new Map<number, object[]>();
+  const shardOf = (namespace: string, service: string): object[] => {
+    const n = fnv1a32(`${namespace}/${service}`) % SERVICE_SHARDS;
+    let items = shards.get(n);
+    if (!items) shards.set(n, (items = []));
+    return items;
+  };
+  const byKey = <T extends { namespace: string; name: string }>(xs: Iterable<T>): T[] =>
+    [...xs].sort((a, b) => compareKeys(a, b));
+  for (const s of byKey(state.services.values()))
+    shardOf(s.namespace, s.name).push(serviceObject(s));
+  for (const e of byKey(state.endpointSlices.values())) {
+    shardOf(e.namespace, e.serviceName || e.name).push(sliceObject(e));
+  }
+  const list = (items: object[]): string =>
+    `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 1)}\n`;
+  const files: ManifestFile[] = [
+    {
+      name: BASE_FILE,
+      content: list([...[...state.nodes.values()].map(nodeObject), ...accelerationObjects(state)]),
+    },
   ];
-  return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 1)}\n`;
+  for (const [n, items] of [...shards].sort(([a], [b]) => a - b)) {
+    files.push({ name: `${SHARD_PREFIX}${String(n).padStart(2, '0')}.json`, content: list(items) });
+  }
+  return files;
+}
+
+function compareKeys(
+  a: { namespace: string; name: string },
+  b: { namespace: string; name: string },
+): number {
+  const x = `${a.namespace}/${a.name}`;
+  const y = `${b.namespace}/${b.name}`;
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 function nodeObject(n: Node): object {
@@ -162,16 +209,40 @@ function accelerationObjects(state: ClusterState): object[] {
   return [...namespaces, ...pods, ...policies];
 }
 
-/** Writes the manifest (atomically: a reader never sees half of it); returns its digest. */
+/**
+ * Writes the cluster for the agents and returns the digest they report once they programmed it.
+ * Only files whose content changed are written (each atomically: a reader never sees half of
+ * one); files of the cluster no longer needed (an emptied shard) are removed.
+ */
 export function writeClusterManifest(stateDir: string, state: ClusterState): string {
   const dir = manifestsDir(stateDir);
   mkdirSync(dir, { recursive: true });
-  const content = clusterManifest(state);
-  // A dot file is never read as a manifest.
-  writeFileSync(join(dir, `.${MANIFEST_FILE}.tmp`), content);
-  renameSync(join(dir, `.${MANIFEST_FILE}.tmp`), join(dir, MANIFEST_FILE));
-  return manifestsDigest([{ name: MANIFEST_FILE, content }]);
+  const files = clusterManifestFiles(state);
+  const wanted = new Set(files.map((f) => f.name));
+  for (const name of readdirSync(dir)) {
+    if (isClusterFile(name) && !wanted.has(name)) rmSync(join(dir, name), { force: true });
+  }
+  for (const f of files) {
+    const path = join(dir, f.name);
+    if (existsSync(path) && readFileSync(path, 'utf8') === f.content) continue;
+    // A dot file is never read as a manifest.
+    writeFileSync(join(dir, `.${f.name}.tmp`), f.content);
+    renameSync(join(dir, `.${f.name}.tmp`), path);
+  }
+  return manifestsDigest(files);
 }
+
+/** The digest of the cluster files as written now (what an agent reports once it read them). */
+export function writtenClusterDigest(stateDir: string): string {
+  const dir = manifestsDir(stateDir);
+  const names = readdirSync(dir).filter(isClusterFile);
+  return manifestsDigest(
+    names.map((name) => ({ name, content: readFileSync(join(dir, name), 'utf8') })),
+  );
+}
+
+const isClusterFile = (name: string): boolean =>
+  name === BASE_FILE || (name.startsWith(SHARD_PREFIX) && name.endsWith('.json'));
 
 /**
  * Changes to the agents' generated config, merged into it field by field (arrays replaced).
@@ -306,7 +377,7 @@ export async function waitProgrammed(
         `the sluice agent of ${node} ${why}${last?.lastError ? ` (last error: ${last.lastError})` : ''}; its log ends:\n${tail(log)}`,
       );
     }
-    await sleep(50);
+    await sleep(20);
   }
 }
 

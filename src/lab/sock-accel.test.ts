@@ -18,13 +18,12 @@ import type { TestContext } from 'node:test';
 import type { SockRedirectReadout, SockmapStat } from '../datapath/sock-redirect.js';
 import { SOCKMAP_STATS, readSockmapStats } from '../datapath/sock-redirect.js';
 import { objectKey } from '../model/index.js';
-import { manifestsDigest } from '../sources/manifests.js';
 import { requireKernel } from '../testing/privileges.js';
 import {
   agentHealth,
   agentPinRoot,
   liveAgent,
-  manifestsDir,
+  writtenClusterDigest,
   startAgent,
   waitProgrammed,
 } from './agents.js';
@@ -452,13 +451,7 @@ describe('socket acceleration (lab)', () => {
     const record = topology.nodes().find((n) => n.name === node);
     assert.ok(record);
     const restarted = startAgent(topology, stateDir, record);
-    const content = readFileSync(join(manifestsDir(stateDir), 'cluster.json'), 'utf8');
-    await waitProgrammed(
-      topology,
-      node,
-      manifestsDigest([{ name: 'cluster.json', content }]),
-      restarted.log ?? '',
-    );
+    await waitProgrammed(topology, node, writtenClusterDigest(stateDir), restarted.log ?? '');
     const [long, many] = await load;
     exact(t, '512 MiB each way across the restart', long);
     t.diagnostic(`short connections across the restart: ${many.ok}`);

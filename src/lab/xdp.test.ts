@@ -18,12 +18,11 @@ import { openPinnedMap } from '../bpf/pinned.js';
 import type { Ct4EntryValue } from '../datapath/lb-tc.js';
 import { Ct4Entry, Ct4Key, CtDir, CtFlag, Verdict } from '../datapath/lb-tc.js';
 import { interfaceStatus } from '../datapath/lb-xdp-status.js';
-import { manifestsDigest } from '../sources/manifests.js';
 import { requireKernel } from '../testing/privileges.js';
 import {
   agentPinRoot,
   liveAgent,
-  manifestsDir,
+  writtenClusterDigest,
   setAgentOverrides,
   startAgent,
   waitProgrammed,
@@ -146,11 +145,10 @@ describe('XDP fast path, lb.mode snat (lab)', () => {
       xdp: { enabled: true, mode: 'native', interfaces: ['fab0', 'xbr0'] },
     });
     const restarted = startAgent(lab.topology, ctx.stateDir, lab.topology.node(node));
-    const content = readFileSync(join(manifestsDir(ctx.stateDir), 'cluster.json'), 'utf8');
     await waitProgrammed(
       lab.topology,
       node,
-      manifestsDigest([{ name: 'cluster.json', content }]),
+      writtenClusterDigest(ctx.stateDir),
       restarted.log ?? '',
     );
     const log = readFileSync(restarted.log ?? '', 'utf8');

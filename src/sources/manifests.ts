@@ -104,7 +104,11 @@ export interface ManifestsSourceOptions {
   nodePortRange?: NodePortRange;
   /** The kernel's congestion control algorithms: a TrafficOptimization asking for another is skipped. */
   congestionControls?: readonly string[];
-  /** Quiet time after the last change before the changed files are read. Default 100 ms. */
+  /**
+   * Quiet time after the last change before the changed files are read. Default 20 ms: enough
+   * to take a burst of writes (a `cp -r`, an editor's save) as one read; a file caught half
+   * written fails to parse, keeps its last good objects and is read again on its next event.
+   */
   debounceMs?: number;
   /** Compare every file's stat signature this often (fs.watch can miss events). Default 30 s; 0: never. */
   resyncMs?: number;
@@ -207,7 +211,7 @@ export class ManifestsSource implements Source {
   private schedule(all = false): void {
     if (all) this.all = true;
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => this.read(), this.options.debounceMs ?? 100);
+    this.debounce = setTimeout(() => this.read(), this.options.debounceMs ?? 20);
   }
 
   private read(): void {

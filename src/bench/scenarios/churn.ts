@@ -25,7 +25,8 @@
  * syncMs). For iptables and nftables that includes rendering the rules in the lab's TypeScript
  * model of kube-proxy, which walks every service as kube-proxy's partial sync does, and is
  * slower at it than kube-proxy's Go; for sluice, writing the cluster for the agent and the
- * agent's manifests source (debounced 100 ms, re-read whole), its diff, and the lab's polling of
+ * agent's manifests source (debounced 20 ms; it re-reads the one file of the lab's cluster-svc-NN
+ * shards that changed), its diff, and the lab's polling of
  * its health endpoint until the change is reported programmed.
  *
  * The target rate is SLUICE_CHURN_RATE (changes/s) in the environment, or churnScenarioAt().
