@@ -34,7 +34,7 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 /* Load-time config. A peer socket holding more than this many unread bytes makes its senders
  * fall back to the stack whatever the kernel's TCP memory (the loader may lower it). */
-const volatile __u32 backlog_max = 256U << 20;
+const volatile __u32 backlog_max = 1U << 30;
 
 /* An IPv4 connection: an AF_INET socket, or an AF_INET6 one whose both ends are v4-mapped
  * (::ffff:a.b.c.d: a dual-stack listener's accepted sockets, iperf3's and many servers'). Its
@@ -233,19 +233,20 @@ static __always_inline bool sockmap_used_stack(struct sk_msg_md *msg)
 }
 
 /* Whether the peer socket (by its key) holds so much unread that this send must go through
- * the stack. Its rmem_alloc counts the redirected bytes queued on its psock (the kernel adds
- * them since "tcp_bpf: Add sk_rmem_alloc related logic for tcp_bpf ingress redirection", 6.13)
- * and its TCP receive queue. bpf_tcp_ingress charges them with __sk_rmem_schedule(), which
+ * the stack. Its rmem_alloc counts its TCP receive queue and the redirected bytes queued on its
+ * psock (the kernel adds those since "tcp_bpf: Add sk_rmem_alloc related logic for tcp_bpf
+ * ingress redirection": 6.13 and the stable trees). bpf_tcp_ingress charges them with __sk_rmem_schedule(), which
  * fails only when the socket's memory cgroup refuses the charge or when the kernel is in TCP
  * memory pressure (tcp_mem: entered above tcp_mem[1], left below tcp_mem[0]) and the socket
  * holds more than its share. So:
  *   - up to sk_rcvbuf (what TCP itself would let the reader hold), always redirect;
  *   - once TCP memory is above tcp_mem[0] (pressure begins past tcp_mem[1]), fall back: the
  *     stack's window stops the sender before the kernel starts refusing charges;
- *   - past backlog_max, fall back anyway: one connection never grows without bound (and a
- *     memory cgroup's limit, which is not read here, is met later if at all).
- * An unknown peer (added by an older program) is not checked. */
-static __always_inline bool sockmap_peer_backlogged(struct sockmap_key *peer_key)
+ *   - past backlog_max, fall back anyway: one connection never grows without bound (a memory
+ *     cgroup's limit is not read here; backlog_max bounds what one connection charges to it).
+ * An unknown peer (added by an older program) is not checked. Returns why a send falls back
+ * (0: it does not): the sockmap_stats index it is counted under. */
+static __always_inline __u32 sockmap_peer_backlogged(struct sockmap_key *peer_key)
 {
 	struct sockmap_sock *peer = bpf_map_lookup_elem(&sockmap_socks, peer_key);
 	struct proto *prot;
@@ -253,20 +254,23 @@ static __always_inline bool sockmap_peer_backlogged(struct sockmap_key *peer_key
 	long queued;
 
 	if (!peer || !peer->sk)
-		return false;
+		return 0;
 	sk = bpf_rdonly_cast((void *)peer->sk, bpf_core_type_id_kernel(struct sock));
 	queued = sk->sk_backlog.rmem_alloc.counter;
 	if (queued <= sk->sk_rcvbuf)
-		return false;
+		return 0;
 	if (queued > backlog_max)
-		return true;
+		return SOCKMAP_STAT_FELL_BACK;
 	prot = sk->__sk_common.skc_prot;
-	return prot->memory_allocated->counter > prot->sysctl_mem[0];
+	if (prot->memory_allocated->counter > prot->sysctl_mem[0])
+		return SOCKMAP_STAT_FELL_BACK_TCP_MEM;
+	return 0;
 }
 
 /* This socket sends through the stack from now on (sockmap_used_stack keeps it there):
- * flagged for `sluice sock list`, counted once. */
-static __always_inline void sockmap_fell_back(struct sk_msg_md *msg, __u64 netns_cookie)
+ * flagged for `sluice sock list`, counted once under the reason. */
+static __always_inline void sockmap_fell_back(struct sk_msg_md *msg, __u64 netns_cookie,
+					      __u32 reason)
 {
 	struct sockmap_key key = {};
 	struct sockmap_sock *self;
@@ -279,7 +283,7 @@ static __always_inline void sockmap_fell_back(struct sk_msg_md *msg, __u64 netns
 	self = bpf_map_lookup_elem(&sockmap_socks, &key);
 	if (self && !(self->flags & SOCKMAP_SOCK_FELL_BACK)) {
 		self->flags |= SOCKMAP_SOCK_FELL_BACK;
-		sockmap_count(SOCKMAP_STAT_FELL_BACK, 1);
+		sockmap_count(reason, 1);
 	}
 }
 
@@ -290,6 +294,7 @@ int sockmap_redirect(struct sk_msg_md *msg)
 	struct sockmap_pod *self, *peer;
 	struct sockmap_key key = {};
 	__u64 size = msg->size;
+	__u32 reason;
 
 	if (!SOCKMAP_IS_V4(msg))
 		goto pass;
@@ -311,8 +316,9 @@ int sockmap_redirect(struct sk_msg_md *msg)
 	key.remote_address = msg->local_ip4;
 	key.local_port = sockmap_remote_port(msg->remote_port);
 	key.remote_port = bpf_htons((__u16)msg->local_port);
-	if (sockmap_peer_backlogged(&key)) {
-		sockmap_fell_back(msg, self->netns_cookie);
+	reason = sockmap_peer_backlogged(&key);
+	if (reason) {
+		sockmap_fell_back(msg, self->netns_cookie, reason);
 		goto pass;
 	}
 	/* SK_DROP means no such peer socket: nothing was redirected, the stack sends it. */

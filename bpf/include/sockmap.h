@@ -60,8 +60,10 @@ enum sockmap_stat {
 	SOCKMAP_STAT_TUNE_FAILED = 7,	 /* ... of which bpf_setsockopt refused a setting */
 	SOCKMAP_STAT_NETNS_MISMATCH = 8, /* socket bound to a pod address from another netns */
 	SOCKMAP_STAT_CLOSED = 9,	 /* recorded connections that closed */
-	SOCKMAP_STAT_FELL_BACK = 10,	 /* sending sockets switched to the stack for good because
-					  * their peer's receive backlog was too large */
+	SOCKMAP_STAT_FELL_BACK = 10,	 /* sending sockets switched to the stack for good: their
+					  * peer held more than backlog_max unread */
+	SOCKMAP_STAT_FELL_BACK_TCP_MEM = 11, /* ... their peer held more than its sk_rcvbuf while
+					  * TCP memory was above tcp_mem[0] */
 	SOCKMAP_STAT_MAX,
 };
 

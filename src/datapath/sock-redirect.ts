@@ -56,6 +56,7 @@ export const SOCKMAP_STATS = [
   'netns-mismatch',
   'closed',
   'fell-back',
+  'fell-back-tcp-mem',
 ] as const;
 export type SockmapStat = (typeof SOCKMAP_STATS)[number];
 
@@ -148,7 +149,7 @@ export const sockRedirectSpec = {
 } as const satisfies ObjectSpec;
 
 /** backlog_max as sockops.c sets it (the loader may lower it; tests do). */
-export const DEFAULT_BACKLOG_MAX = 256 * 1024 * 1024;
+export const DEFAULT_BACKLOG_MAX = 1024 * 1024 * 1024;
 
 export type SockRedirectObject = BpfObject<typeof sockRedirectSpec.maps>;
 
@@ -304,7 +305,7 @@ export function formatSockList(node: string, readout: SockRedirectReadout): stri
     `node ${node}: ${readout.connections.length} connection(s), ${readout.pods.length} pod(s) accelerated or tuned`,
     line(header),
     ...rows.map(line),
-    `redirected ${s.redirected} sends (${s['redirected-bytes']} bytes), passed ${s.passed} (${s['passed-bytes']} bytes); sockets added ${s.added}, closed ${s.closed}, add failures ${s['add-failed']}, netns mismatches ${s['netns-mismatch']}, tuned ${s.tuned} (${s['tune-failed']} failed), fell back to the stack ${s['fell-back']}`,
+    `redirected ${s.redirected} sends (${s['redirected-bytes']} bytes), passed ${s.passed} (${s['passed-bytes']} bytes); sockets added ${s.added}, closed ${s.closed}, add failures ${s['add-failed']}, netns mismatches ${s['netns-mismatch']}, tuned ${s.tuned} (${s['tune-failed']} failed), fell back to the stack ${s['fell-back']} (backlog over backlog_max) + ${s['fell-back-tcp-mem']} (backlog over the receive buffer, TCP memory over tcp_mem[0])`,
     '',
   ].join('\n');
 }

@@ -299,7 +299,15 @@ describe('socket acceleration (lab)', () => {
         7,
       ]),
     );
-    assert.ok(since(before)['redirected-bytes'] >= 2n * BigInt(GiB));
+    // Every payload byte redirected, unless backpressure switched a sending socket to the
+    // stack (its peer fell far behind: possible on a loaded machine); then the rest passed.
+    const d = since(before);
+    const fellBack = d['fell-back'] + d['fell-back-tcp-mem'];
+    t.diagnostic(
+      `redirected ${d['redirected-bytes']}, passed ${d['passed-bytes']}, fell back ${d['fell-back']} (backlog_max) + ${d['fell-back-tcp-mem']} (tcp_mem)`,
+    );
+    assert.ok(fellBack <= 2n, 'at most one switch per direction');
+    assert.ok(d['redirected-bytes'] + (fellBack > 0n ? d['passed-bytes'] : 0n) >= 2n * BigInt(GiB));
   });
 
   it('many concurrent connections, half-closes included', async (t) => {
