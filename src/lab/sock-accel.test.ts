@@ -178,13 +178,15 @@ describe('socket acceleration (lab)', () => {
   });
 
   it('sock list and the kernel agree: accelerated, tuned by the TrafficOptimization', async () => {
+    // Held long enough for three `sluice` CLI runs and two `ss` on a loaded machine (a CLI run
+    // took 3.4 s at load average 10 on this 2-CPU VM; 3 s of hold failed there).
     const held = xfer('fast/client', ipOf('fast/server'), PORT, [
       '--up',
       1000,
       '--down',
       1000,
       '--hold-ms',
-      3000,
+      20_000,
     ]);
     let listed: (SockRedirectReadout & { node: string })[] = [];
     let server: SockRedirectReadout['connections'][number] | undefined;
