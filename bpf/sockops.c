@@ -16,13 +16,25 @@
  * its TCP receive queue. So one direction of a connection may switch from redirect to the stack
  * (the peer left the map: what was redirected is read first, then the stack's bytes), never from
  * the stack to redirect (the redirected bytes would overtake the stack's). A socket that has
- * sent anything through the stack is therefore never redirected again. */
+ * sent anything through the stack is therefore never redirected again.
+ *
+ * Backpressure. A redirect applies no receive window: a sender faster than its reader piles
+ * bytes up on the peer, charged to the peer's socket memory, until the kernel refuses a charge
+ * and the sender's send() fails with ENOMEM. So before redirecting, sk_msg looks at how much
+ * the peer holds unread; past a bound it sends through the stack instead, whose flow control
+ * makes the sender wait, and by the rule above that connection direction stays there. */
 #include "common.h"
 #include <bpf/bpf_core_read.h>
 #include "sockmap.h"
 
 #define AF_INET 2
 #define AF_INET6 10
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/* Load-time config. A peer socket holding more than this many unread bytes makes its senders
+ * fall back to the stack whatever the kernel's TCP memory (the loader may lower it). */
+const volatile __u32 backlog_max = 1U << 30;
 
 /* An IPv4 connection: an AF_INET socket, or an AF_INET6 one whose both ends are v4-mapped
  * (::ffff:a.b.c.d: a dual-stack listener's accepted sockets, iperf3's and many servers'). Its
@@ -96,6 +108,18 @@ static __always_inline __u32 sockmap_tune(struct bpf_sock_ops *ctx, struct sockm
 	return flags;
 }
 
+/* Where the peer's sk_msg finds this socket to read its backlog (sockmap_peer_backlogged). */
+static __always_inline void sockmap_remember(struct bpf_sock_ops *ctx, struct sockmap_key *key)
+{
+	struct sockmap_sock sock = {};
+	struct bpf_sock *sk = ctx->sk;
+
+	if (!sk)
+		return;
+	sock.sk = (__u64)sk;
+	bpf_map_update_elem(&sockmap_socks, key, &sock, BPF_ANY);
+}
+
 static __always_inline void sockmap_established(struct bpf_sock_ops *ctx, bool passive)
 {
 	struct sockmap_pod_key pod_key = { .address = ctx->local_ip4 };
@@ -142,6 +166,7 @@ static __always_inline void sockmap_established(struct bpf_sock_ops *ctx, bool p
 		if (bpf_sock_hash_update(ctx, &sockmap_sockets, &conn.key, BPF_NOEXIST) == 0) {
 			conn.flags |= SOCKMAP_CONN_ACCELERATED;
 			sockmap_count(SOCKMAP_STAT_ADDED, 1);
+			sockmap_remember(ctx, &conn.key);
 		} else {
 			sockmap_count(SOCKMAP_STAT_ADD_FAILED, 1);
 		}
@@ -157,13 +182,17 @@ static __always_inline void sockmap_established(struct bpf_sock_ops *ctx, bool p
 
 static __always_inline void sockmap_state_changed(struct bpf_sock_ops *ctx)
 {
+	struct sockmap_conn *conn;
 	__u64 cookie;
 
 	/* args[1] is the new state. The sockhash entry goes with the socket (unhash); the record
-	 * is ours to drop. */
+	 * and the socket's address are ours to drop. */
 	if (ctx->args[1] != BPF_TCP_CLOSE)
 		return;
 	cookie = bpf_get_socket_cookie(ctx);
+	conn = bpf_map_lookup_elem(&sockmap_conns, &cookie);
+	if (conn)
+		bpf_map_delete_elem(&sockmap_socks, &conn->key);
 	if (bpf_map_delete_elem(&sockmap_conns, &cookie) == 0)
 		sockmap_count(SOCKMAP_STAT_CLOSED, 1);
 }
@@ -203,6 +232,61 @@ static __always_inline bool sockmap_used_stack(struct sk_msg_md *msg)
 	return tp->bytes_sent != 0 || tp->write_seq != tp->snd_nxt;
 }
 
+/* Whether the peer socket (by its key) holds so much unread that this send must go through
+ * the stack. Its rmem_alloc counts its TCP receive queue and the redirected bytes queued on its
+ * psock (the kernel adds those since "tcp_bpf: Add sk_rmem_alloc related logic for tcp_bpf
+ * ingress redirection": 6.13 and the stable trees). bpf_tcp_ingress charges them with __sk_rmem_schedule(), which
+ * fails only when the socket's memory cgroup refuses the charge or when the kernel is in TCP
+ * memory pressure (tcp_mem: entered above tcp_mem[1], left below tcp_mem[0]) and the socket
+ * holds more than its share. So:
+ *   - up to sk_rcvbuf (what TCP itself would let the reader hold), always redirect;
+ *   - once TCP memory is above tcp_mem[0] (pressure begins past tcp_mem[1]), fall back: the
+ *     stack's window stops the sender before the kernel starts refusing charges;
+ *   - past backlog_max, fall back anyway: one connection never grows without bound (a memory
+ *     cgroup's limit is not read here; backlog_max bounds what one connection charges to it).
+ * An unknown peer (added by an older program) is not checked. Returns why a send falls back
+ * (0: it does not): the sockmap_stats index it is counted under. */
+static __always_inline __u32 sockmap_peer_backlogged(struct sockmap_key *peer_key)
+{
+	struct sockmap_sock *peer = bpf_map_lookup_elem(&sockmap_socks, peer_key);
+	struct proto *prot;
+	struct sock *sk;
+	long queued;
+
+	if (!peer || !peer->sk)
+		return 0;
+	sk = bpf_rdonly_cast((void *)peer->sk, bpf_core_type_id_kernel(struct sock));
+	queued = sk->sk_backlog.rmem_alloc.counter;
+	if (queued <= sk->sk_rcvbuf)
+		return 0;
+	if (queued > backlog_max)
+		return SOCKMAP_STAT_FELL_BACK;
+	prot = sk->__sk_common.skc_prot;
+	if (prot->memory_allocated->counter > prot->sysctl_mem[0])
+		return SOCKMAP_STAT_FELL_BACK_TCP_MEM;
+	return 0;
+}
+
+/* This socket sends through the stack from now on (sockmap_used_stack keeps it there):
+ * flagged for `sluice sock list`, counted once under the reason. */
+static __always_inline void sockmap_fell_back(struct sk_msg_md *msg, __u64 netns_cookie,
+					      __u32 reason)
+{
+	struct sockmap_key key = {};
+	struct sockmap_sock *self;
+
+	key.netns_cookie = netns_cookie;
+	key.local_address = msg->local_ip4;
+	key.remote_address = msg->remote_ip4;
+	key.local_port = bpf_htons((__u16)msg->local_port);
+	key.remote_port = sockmap_remote_port(msg->remote_port);
+	self = bpf_map_lookup_elem(&sockmap_socks, &key);
+	if (self && !(self->flags & SOCKMAP_SOCK_FELL_BACK)) {
+		self->flags |= SOCKMAP_SOCK_FELL_BACK;
+		sockmap_count(reason, 1);
+	}
+}
+
 SEC("sk_msg")
 int sockmap_redirect(struct sk_msg_md *msg)
 {
@@ -210,6 +294,7 @@ int sockmap_redirect(struct sk_msg_md *msg)
 	struct sockmap_pod *self, *peer;
 	struct sockmap_key key = {};
 	__u64 size = msg->size;
+	__u32 reason;
 
 	if (!SOCKMAP_IS_V4(msg))
 		goto pass;
@@ -231,6 +316,11 @@ int sockmap_redirect(struct sk_msg_md *msg)
 	key.remote_address = msg->local_ip4;
 	key.local_port = sockmap_remote_port(msg->remote_port);
 	key.remote_port = bpf_htons((__u16)msg->local_port);
+	reason = sockmap_peer_backlogged(&key);
+	if (reason) {
+		sockmap_fell_back(msg, self->netns_cookie, reason);
+		goto pass;
+	}
 	/* SK_DROP means no such peer socket: nothing was redirected, the stack sends it. */
 	if (bpf_msg_redirect_hash(msg, &sockmap_sockets, &key, BPF_F_INGRESS) != SK_PASS)
 		goto pass;

@@ -3,7 +3,7 @@
  *   sock_xfer serve PORT [--dual-stack]
  *   sock_xfer client HOST PORT [--up N] [--down N] [--conns N] [--parallel N] [--seed N]
  *             [--max-chunk N] [--rst-after N] [--server-close-after N] [--duration-ms N]
- *             [--hold-ms N]
+ *             [--hold-ms N] [--read-pause-us N]
  *
  * Every connection starts with a header from the client (struct header). Then both sides write
  * their stream (bytes of a xorshift generator seeded per connection and direction) in random
@@ -16,6 +16,8 @@
  * Abnormal endings, checked for "the prefix was exact and nobody hung":
  *   --rst-after N          the client aborts (SO_LINGER 0: RST) after sending N bytes
  *   --server-close-after N the server closes after reading N bytes, unread data pending (RST)
+ * A slow reader: --read-pause-us N makes the server pause N µs after every read (of at most
+ * --max-chunk bytes), so a bulk sender outruns it (the backpressure test of socket redirect).
  * The server prints one line per connection: `ok`, `reset at N` or `closed at N`, or `bad ...`.
  */
 #define _GNU_SOURCE
@@ -49,6 +51,8 @@ struct header {
 	uint64_t limit; /* MODE_RST / MODE_SERVER_CLOSE: after how many bytes */
 	uint32_t max_chunk;
 	uint32_t hold_ms; /* both ends keep the finished connection open this long */
+	uint32_t read_pause_us; /* the server pauses this long after every read */
+	uint32_t pad;
 };
 
 /* A byte stream anyone can regenerate from its seed and offset (8 bytes per step). */
@@ -118,6 +122,7 @@ struct flow {
 	uint64_t extra;	     /* bytes beyond in_total */
 	uint64_t send_limit; /* stop sending after this (RST mode) */
 	uint64_t recv_limit; /* stop reading after this (server-close mode) */
+	uint32_t read_pause_us; /* pause after every read (a slow reader) */
 };
 
 /* Runs the flow until both directions are done, an error, or a limit. */
@@ -195,6 +200,8 @@ static void run_flow(struct flow *f, int half_close)
 						f->mismatch = 1;
 				f->extra += (uint64_t)r - n;
 				f->received += (uint64_t)r;
+				if (f->read_pause_us)
+					usleep(f->read_pause_us);
 			}
 			if (f->recv_limit && f->received >= f->recv_limit)
 				return;
@@ -261,6 +268,7 @@ static void serve_one(int fd)
 	f->out_total = h.down;
 	if (h.mode == MODE_SERVER_CLOSE)
 		f->recv_limit = h.limit;
+	f->read_pause_us = h.read_pause_us;
 	chunk_rng = h.seed | 1;
 	/* First read the whole upload while sending the download; the status byte comes last. */
 	run_flow(f, 0);
@@ -330,7 +338,7 @@ static int serve(int port, int dual_stack)
 struct options {
 	const char *host;
 	int port;
-	uint64_t up, down, seed, rst_after, server_close_after, duration_ms, hold_ms;
+	uint64_t up, down, seed, rst_after, server_close_after, duration_ms, hold_ms, read_pause_us;
 	uint32_t conns, parallel, max_chunk;
 };
 
@@ -339,7 +347,8 @@ static int client_one(const struct options *o, uint64_t seed, char *why, size_t 
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)o->port) };
 	struct header h = { .magic = MAGIC, .up = o->up, .down = o->down, .seed = seed,
-			    .max_chunk = o->max_chunk, .hold_ms = (uint32_t)o->hold_ms };
+			    .max_chunk = o->max_chunk, .hold_ms = (uint32_t)o->hold_ms,
+			    .read_pause_us = (uint32_t)o->read_pause_us };
 	struct flow *f;
 	int fd, rc = 0;
 	inet_pton(AF_INET, o->host, &a.sin_addr);
@@ -499,6 +508,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--server-close-after")) o.server_close_after = v;
 		else if (!strcmp(argv[i], "--duration-ms")) o.duration_ms = v;
 		else if (!strcmp(argv[i], "--hold-ms")) o.hold_ms = v;
+		else if (!strcmp(argv[i], "--read-pause-us")) o.read_pause_us = v;
 		else {
 			fprintf(stderr, "unknown option %s\n", argv[i]);
 			return 2;

@@ -11,6 +11,8 @@
  *                     (127.0.0.1, or a pod address claimed twice) never find each other's sockets.
  *   sockmap_conns     socket cookie -> record: every connection sock_ops accelerated or tuned,
  *                     with the congestion control it ended up with (for `sluice sock list`).
+ *   sockmap_socks     sockhash key -> the socket's struct sock address and SOCKMAP_SOCK_* flags:
+ *                     how sk_msg sees how much its peer has queued and not read (backpressure).
  *   sockmap_stats     per-CPU counters indexed by enum sockmap_stat.
  *
  * Every struct has a BTF-checked codec in src/datapath/sock-redirect.ts. Explicit padding. */
@@ -42,6 +44,10 @@
 #define SOCKMAP_CONN_TUNE_FAILED (1U << 2) /* bpf_setsockopt refused a setting */
 #define SOCKMAP_CONN_PASSIVE (1U << 3)	   /* accepted (the pod is the server) */
 
+/* sockmap_socks flags. */
+#define SOCKMAP_SOCK_FELL_BACK (1U << 0) /* its sends went back to the stack for good: its peer
+					  * had queued too much (bpf/sockops.c, backpressure) */
+
 /* Index into sockmap_stats. Never renumber: tools show them by name. */
 enum sockmap_stat {
 	SOCKMAP_STAT_ADDED = 0,		 /* sockets put in the sockhash */
@@ -54,6 +60,10 @@ enum sockmap_stat {
 	SOCKMAP_STAT_TUNE_FAILED = 7,	 /* ... of which bpf_setsockopt refused a setting */
 	SOCKMAP_STAT_NETNS_MISMATCH = 8, /* socket bound to a pod address from another netns */
 	SOCKMAP_STAT_CLOSED = 9,	 /* recorded connections that closed */
+	SOCKMAP_STAT_FELL_BACK = 10,	 /* sending sockets switched to the stack for good: their
+					  * peer held more than backlog_max unread */
+	SOCKMAP_STAT_FELL_BACK_TCP_MEM = 11, /* ... their peer held more than its sk_rcvbuf while
+					  * TCP memory was above tcp_mem[0] */
 	SOCKMAP_STAT_MAX,
 };
 
@@ -96,6 +106,15 @@ struct sockmap_conn {
 	__u32 tuning;			  /* the SOCKMAP_TUNE_* settings that applied */
 };
 
+/* A socket of the sockhash, for its peer's sk_msg: `sk` is its struct sock address as a
+ * number (read back only through bpf_rdonly_cast, whose loads cannot fault: a socket freed
+ * without its entry being dropped reads as garbage, never as a crash). */
+struct sockmap_sock {
+	__u64 sk;
+	__u32 flags; /* SOCKMAP_SOCK_* */
+	__u32 pad;
+};
+
 #ifndef SOCKMAP_SIZE
 #define SOCKMAP_SIZE 65536
 #endif
@@ -129,6 +148,14 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sockmap_conn);
 } sockmap_conns SEC(".maps");
+
+/* LRU, like sockmap_conns: an entry whose close was missed ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SOCKMAP_SIZE);
+	__type(key, struct sockmap_key);
+	__type(value, struct sockmap_sock);
+} sockmap_socks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -21,7 +21,14 @@ import type { VethPair } from '../testing/netns.js';
 import { inNetns, withVethPair } from '../testing/netns.js';
 import { requireKernel } from '../testing/privileges.js';
 import type { SockRedirectObject, SockmapStat } from './sock-redirect.js';
-import { ConnFlag, PodFlag, SOCKMAP_STATS, TuneFlag, sockRedirectSpec } from './sock-redirect.js';
+import {
+  ConnFlag,
+  PodFlag,
+  SOCKMAP_STATS,
+  SockFlag,
+  TuneFlag,
+  sockRedirectSpec,
+} from './sock-redirect.js';
 
 const execFileAsync = promisify(execFile);
 const SOCK_XFER = resolve(
@@ -129,11 +136,12 @@ async function withAcceleration(
     server: { lines: string[] };
   }) => Promise<void>,
   serverArgs: string[] = [],
+  rodata: Record<string, number> = {},
 ): Promise<void> {
   requireKernel();
   await withTestCgroup(async (cgroup) => {
     await withVethPair(async (pair) => {
-      using obj = loadObject(sockRedirectSpec);
+      using obj = loadObject(sockRedirectSpec, { rodata });
       using sockops = attachCgroup(obj.program('sockmap_sockops'), cgroup);
       using skmsg = attachSkMsg(obj.program('sockmap_redirect'), obj.maps.sockmap_sockets);
       void sockops;
@@ -329,6 +337,60 @@ describe('socket acceleration datapath (sockops.c)', () => {
       assert.ok(d['redirected-bytes'] >= 50_000_000n, 'bytes were redirected before the removal');
       assert.ok(d['redirected-bytes'] < 600_000_000n, 'and the rest went through the stack');
     });
+  });
+
+  // A redirect has no receive window: without backpressure a sender faster than its reader
+  // piles everything up on the reader's socket (and under TCP memory pressure send() fails
+  // with ENOMEM). With backlog_max lowered to 4 MiB, a bulk sender against a reader that
+  // pauses after every read must switch to the stack once, for good, and stay byte-exact.
+  it('a sender outrunning a slow reader falls back to the stack for good, byte-exact', async () => {
+    const backlogMax = 4 * 1024 * 1024;
+    const up = 48 * 1024 * 1024;
+    await withAcceleration(
+      async ({ obj, cgroup, pair }) => {
+        accelerate(obj, pair.addr, pair.peerAddr);
+        const before = stats(obj);
+        const running = xfer(cgroup, pair.ns, pair.peerAddr, [
+          '--up',
+          String(up),
+          '--down',
+          '1000',
+          '--max-chunk',
+          '65536',
+          '--read-pause-us',
+          '500',
+          '--hold-ms',
+          '1500',
+        ]);
+        // While the finished connection is held open: the client's socket is flagged.
+        let flagged: { local: string; flags: number }[] = [];
+        for (let i = 0; i < 1500 && flagged.length === 0; i++) {
+          await sleep(20);
+          flagged = [...obj.maps.sockmap_socks.entries()]
+            .filter(([, v]) => v.flags & SockFlag.FELL_BACK)
+            .map(([k, v]) => ({ local: `${k.local_address}:${k.local_port}`, flags: v.flags }));
+        }
+        const r = await running;
+        assert.deepEqual(r.results, [], 'no send failed (ENOMEM or other), every byte exact');
+        assert.equal(r.ok, 1);
+        const d = delta(stats(obj), before);
+        assert.equal(
+          d['fell-back'] + d['fell-back-tcp-mem'],
+          1n,
+          'one sending socket switched to the stack',
+        );
+        assert.equal(flagged.length, 1, 'the client socket is flagged in sockmap_socks');
+        assert.ok(flagged[0]?.local.startsWith(`${pair.addr}:`), `flagged ${flagged[0]?.local}`);
+        assert.ok(d['redirected-bytes'] > 0n, 'it was redirected at first');
+        assert.ok(
+          d['redirected-bytes'] < BigInt(up),
+          `the rest went through the stack (redirected ${d['redirected-bytes']})`,
+        );
+        assert.ok(d['passed-bytes'] >= BigInt(up) - d['redirected-bytes']);
+      },
+      [],
+      { backlog_max: backlogMax },
+    );
   });
 
   it('tunes a connection: congestion control and initial window by the server port', async () => {

@@ -9,6 +9,11 @@
  * in it, survive restarts), writes sockmap_pods and sockmap_tuning, attaches sock_ops to the
  * node's cgroup through a pinned link and sk_msg to the sockhash (the attachment belongs to
  * the map, so it is pinned with it).
+ *
+ * Backpressure: a redirect has no receive window, so the sk_msg program checks how much the
+ * peer socket holds unread (through sockmap_socks) and sends through the stack, for good, once
+ * that is too much (bpf/sockops.c, docs/socket-acceleration.md). `backlog_max` (.rodata) is the
+ * per-connection bound.
  */
 import { closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +40,8 @@ export const TuneFlag = {
 } as const;
 /** sockmap_conns flags (SOCKMAP_CONN_*). */
 export const ConnFlag = { ACCELERATED: 1, TUNED: 2, TUNE_FAILED: 4, PASSIVE: 8 } as const;
+/** sockmap_socks flags (SOCKMAP_SOCK_*). */
+export const SockFlag = { FELL_BACK: 1 } as const;
 
 /** enum sockmap_stat, in order. Never renumbered. */
 export const SOCKMAP_STATS = [
@@ -48,6 +55,8 @@ export const SOCKMAP_STATS = [
   'tune-failed',
   'netns-mismatch',
   'closed',
+  'fell-back',
+  'fell-back-tcp-mem',
 ] as const;
 export type SockmapStat = (typeof SOCKMAP_STATS)[number];
 
@@ -107,6 +116,13 @@ export const SockmapConn = struct('sockmap_conn', {
   tuning: u32,
 });
 
+/** A socket of the sockhash: its struct sock address (only BPF reads through it) and flags. */
+export const SockmapSock = struct('sockmap_sock', {
+  sk: u64,
+  flags: u32,
+  pad: pad(4),
+});
+
 export type SockmapPodValue = ReturnType<typeof SockmapPod.decode>;
 export type SockmapTuningValue = ReturnType<typeof SockmapTuning.decode>;
 export type SockmapKeyValue = ReturnType<typeof SockmapKey.decode>;
@@ -120,6 +136,7 @@ export const sockRedirectMaps = {
   // Values read from user space are socket cookies.
   sockmap_sockets: { key: SockmapKey, value: u64 },
   sockmap_conns: { key: u64, value: SockmapConn },
+  sockmap_socks: { key: SockmapKey, value: SockmapSock },
   sockmap_stats: { key: u32, value: u64, perCpu: true },
 } as const;
 
@@ -127,7 +144,12 @@ export const sockRedirectSpec = {
   file: 'sockops.bpf.o',
   maps: sockRedirectMaps,
   programs: SOCK_REDIRECT_PROGRAMS,
+  // A peer holding more unread bytes than this makes its senders fall back to the stack.
+  rodata: { backlog_max: u32 },
 } as const satisfies ObjectSpec;
+
+/** backlog_max as sockops.c sets it (the loader may lower it; tests do). */
+export const DEFAULT_BACKLOG_MAX = 1024 * 1024 * 1024;
 
 export type SockRedirectObject = BpfObject<typeof sockRedirectSpec.maps>;
 
@@ -153,6 +175,8 @@ export interface SockConnection {
   passive: boolean;
   /** In the sockhash now (sends to a local accelerated peer bypass the stack). */
   accelerated: boolean;
+  /** Its sends went back to the stack for good: the peer had queued too much unread. */
+  fellBack: boolean;
   congestion: string;
   tuned: boolean;
   tuneFailed: boolean;
@@ -184,6 +208,7 @@ export function readSockRedirect(pinRoot: string): SockRedirectReadout {
   const conns = openPinnedMap(join(pinRoot, 'sockmap_conns'), sockRedirectMaps.sockmap_conns);
   const sockets = openPinnedMap(join(pinRoot, 'sockmap_sockets'), sockRedirectMaps.sockmap_sockets);
   const pods = openPinnedMap(join(pinRoot, 'sockmap_pods'), sockRedirectMaps.sockmap_pods);
+  const socks = openPinnedMap(join(pinRoot, 'sockmap_socks'), sockRedirectMaps.sockmap_socks);
   try {
     const inHash = new Set<bigint>();
     for (const [, cookie] of sockets.entries()) inHash.add(cookie);
@@ -196,6 +221,7 @@ export function readSockRedirect(pinRoot: string): SockRedirectReadout {
         remote: `${c.key.remote_address}:${c.key.remote_port}`,
         passive: (c.flags & ConnFlag.PASSIVE) !== 0,
         accelerated: (c.flags & ConnFlag.ACCELERATED) !== 0 && inHash.has(cookie),
+        fellBack: ((socks.lookup(c.key)?.flags ?? 0) & SockFlag.FELL_BACK) !== 0,
         congestion: c.congestion,
         tuned: (c.flags & ConnFlag.TUNED) !== 0,
         tuneFailed: (c.flags & ConnFlag.TUNE_FAILED) !== 0,
@@ -216,6 +242,7 @@ export function readSockRedirect(pinRoot: string): SockRedirectReadout {
     conns.close();
     sockets.close();
     pods.close();
+    socks.close();
   }
 }
 
@@ -263,7 +290,7 @@ export function formatSockList(node: string, readout: SockRedirectReadout): stri
     c.local,
     c.remote,
     c.passive ? 'server' : 'client',
-    c.accelerated ? 'yes' : 'no',
+    c.accelerated ? (c.fellBack ? 'fell back' : 'yes') : 'no',
     c.congestion,
     c.tuning.length === 0 ? '-' : `${c.tuning.join(',')}${c.tuneFailed ? ' (failed)' : ''}`,
   ]);
@@ -278,7 +305,7 @@ export function formatSockList(node: string, readout: SockRedirectReadout): stri
     `node ${node}: ${readout.connections.length} connection(s), ${readout.pods.length} pod(s) accelerated or tuned`,
     line(header),
     ...rows.map(line),
-    `redirected ${s.redirected} sends (${s['redirected-bytes']} bytes), passed ${s.passed} (${s['passed-bytes']} bytes); sockets added ${s.added}, closed ${s.closed}, add failures ${s['add-failed']}, netns mismatches ${s['netns-mismatch']}, tuned ${s.tuned} (${s['tune-failed']} failed)`,
+    `redirected ${s.redirected} sends (${s['redirected-bytes']} bytes), passed ${s.passed} (${s['passed-bytes']} bytes); sockets added ${s.added}, closed ${s.closed}, add failures ${s['add-failed']}, netns mismatches ${s['netns-mismatch']}, tuned ${s.tuned} (${s['tune-failed']} failed), fell back to the stack ${s['fell-back']} (backlog over backlog_max) + ${s['fell-back-tcp-mem']} (backlog over the receive buffer, TCP memory over tcp_mem[0])`,
     '',
   ].join('\n');
 }

@@ -177,13 +177,15 @@ describe('socket acceleration (lab)', () => {
   });
 
   it('sock list and the kernel agree: accelerated, tuned by the TrafficOptimization', async () => {
+    // Held long enough for three `sluice` CLI runs and two `ss` on a loaded machine (a CLI run
+    // took 3.4 s at load average 10 on this 2-CPU VM; 3 s of hold failed there).
     const held = xfer('fast/client', ipOf('fast/server'), PORT, [
       '--up',
       1000,
       '--down',
       1000,
       '--hold-ms',
-      3000,
+      20_000,
     ]);
     let listed: (SockRedirectReadout & { node: string })[] = [];
     let server: SockRedirectReadout['connections'][number] | undefined;
@@ -298,7 +300,15 @@ describe('socket acceleration (lab)', () => {
         7,
       ]),
     );
-    assert.ok(since(before)['redirected-bytes'] >= 2n * BigInt(GiB));
+    // Every payload byte redirected, unless backpressure switched a sending socket to the
+    // stack (its peer fell far behind: possible on a loaded machine); then the rest passed.
+    const d = since(before);
+    const fellBack = d['fell-back'] + d['fell-back-tcp-mem'];
+    t.diagnostic(
+      `redirected ${d['redirected-bytes']}, passed ${d['passed-bytes']}, fell back ${d['fell-back']} (backlog_max) + ${d['fell-back-tcp-mem']} (tcp_mem)`,
+    );
+    assert.ok(fellBack <= 2n, 'at most one switch per direction');
+    assert.ok(d['redirected-bytes'] + (fellBack > 0n ? d['passed-bytes'] : 0n) >= 2n * BigInt(GiB));
   });
 
   it('many concurrent connections, half-closes included', async (t) => {
