@@ -76,6 +76,11 @@ describe('redirect check', () => {
       redirectProblem('sluice-sockmap', MAX_REDIRECTED_PACKETS + 1) ?? '',
       /1001 packets left the client pod's eth0 .* not redirected/,
     );
+    assert.equal(
+      redirectProblem('sluice-sockmap', 50_000, 1),
+      undefined,
+      'a run whose connection fell back to the stack (backpressure) is the accelerated path too',
+    );
     for (const mode of ['loopback', 'iptables', 'sluice-socket'] as const) {
       assert.equal(redirectProblem(mode, 50_000), undefined, mode);
     }
