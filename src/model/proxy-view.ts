@@ -129,7 +129,8 @@ export function serviceViews(
  * in slice order next to each other.
  */
 function sortedUnique(found: EndpointView[]): EndpointView[] {
-  found.sort(compareIpPort);
+  // Slices mostly list endpoints in order already; a check costs less than a sort's copy.
+  if (!ascending(found)) found.sort(compareIpPort);
   const out: EndpointView[] = [];
   for (let i = 0; i < found.length;) {
     let pick = found[i] as EndpointView;
@@ -142,6 +143,15 @@ function sortedUnique(found: EndpointView[]): EndpointView[] {
     i = j;
   }
   return out;
+}
+
+function ascending(endpoints: readonly EndpointView[]): boolean {
+  for (let i = 1; i < endpoints.length; i++) {
+    if (compareIpPort(endpoints[i - 1] as EndpointView, endpoints[i] as EndpointView) > 0) {
+      return false;
+    }
+  }
+  return true;
 }
 
 const COLON = 0x3a;
