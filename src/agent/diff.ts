@@ -708,7 +708,8 @@ export function applyInPlace(
     const o = ops[i] as MapOp;
     switch (o.map) {
       case 'lb4_backends': {
-        const old = state.backends.get(o.key);
+        // Without an index (a full pass) nothing else is looked up or keyed per backend.
+        const old = index ? state.backends.get(o.key) : undefined;
         if (old && index) {
           const key = backendKey(old.address, old.port, old.proto);
           if (index.backendIds.get(key) === o.key) index.backendIds.delete(key);
@@ -717,8 +718,10 @@ export function applyInPlace(
           // Values are never mutated once planned (cloneProgrammed shares them too): no copy
           // of each of a million backends.
           state.backends.set(o.key, o.value);
-          const key = backendKey(o.value.address, o.value.port, o.value.proto);
-          if (index && !index.backendIds.has(key)) index.backendIds.set(key, o.key);
+          if (index) {
+            const key = backendKey(o.value.address, o.value.port, o.value.proto);
+            if (!index.backendIds.has(key)) index.backendIds.set(key, o.key);
+          }
         } else {
           state.backends.delete(o.key);
         }
@@ -734,7 +737,7 @@ export function applyInPlace(
         break;
       case 'lb4_services': {
         const id = frontendKey(o.key);
-        const old = state.services.get(id);
+        const old = index ? state.services.get(id) : undefined;
         if (old && index) unindexFrontend(index, id, old.value.service_id);
         if (o.op === 'update') {
           state.services.set(id, { key: o.key, value: o.value });

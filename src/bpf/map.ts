@@ -199,9 +199,10 @@ export class BpfMap<K, V> {
     const keys = Buffer.alloc(entries.length * ks);
     const values = Buffer.alloc(entries.length * vs);
     for (let i = 0; i < entries.length; i++) {
-      const [k, v] = entries[i] as readonly [K, V];
-      encodeKey(k, keys, i * ks);
-      encodeValue(v, values, i * vs);
+      // Indexing, not destructuring: no iterator over each pair until the loop is optimized.
+      const entry = entries[i] as readonly [K, V];
+      encodeKey(entry[0], keys, i * ks);
+      encodeValue(entry[1], values, i * vs);
     }
     return this.updateBatchRaw(keys, values, entries.length, flag);
   }
