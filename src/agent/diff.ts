@@ -89,14 +89,21 @@ export function diffDatapath(
 ): DiffResult {
   const counters = countersFor(programmed, previous);
 
+  const phase = emptyPhases();
+
   // Backend ids: by (address, port, proto) as programmed; the lowest id wins a duplicate.
+  // 1. Backends, in the same pass: one visit of each of a million backends, not two.
   const backendIds = lowestBackendIds(programmed);
   const wantedBackendIds = new Map<string, number>();
-  for (const key of plan.backends.keys()) {
+  // forEach, not for-of over entries: no [key, value] array per backend.
+  plan.backends.forEach((value, key) => {
     let id = backendIds.get(key);
     if (id === undefined) id = counters.nextBackendId++;
     wantedBackendIds.set(key, id);
-  }
+    if (!sameBackend(programmed.backends.get(id), value)) {
+      phase.backends.push({ map: 'lb4_backends', op: 'update', key: id, value });
+    }
+  });
 
   // Service ids: a group adopts the id its programmed frontends use, unless a group earlier in
   // order took it (a policy change split a group): then it gets a fresh one.
@@ -124,16 +131,6 @@ export function diffDatapath(
   for (const fe of plan.frontends.values()) {
     const id = programmed.services.get(fe.id)?.value.rev_nat_id;
     revNatIds.set(fe.id, id !== undefined && id > 0 ? id : counters.nextRevNatId++);
-  }
-
-  const phase = emptyPhases();
-
-  // 1. Backends.
-  for (const [key, value] of plan.backends) {
-    const id = wantedBackendIds.get(key) as number;
-    if (!sameBackend(programmed.backends.get(id), value)) {
-      phase.backends.push({ map: 'lb4_backends', op: 'update', key: id, value });
-    }
   }
 
   // 2. Reverse NAT.
@@ -286,17 +283,17 @@ function emptyPhases(): Phases {
 }
 
 function inPhaseOrder(p: Phases): MapOp[] {
-  return [
-    ...p.backends,
-    ...p.revNat,
-    ...p.slotWrites,
-    ...p.services,
-    ...p.serviceDeletes,
-    ...p.slotDeletes,
-    ...p.affinity,
-    ...p.revNatDeletes,
-    ...p.backendDeletes,
-  ];
+  // concat, not spreads: a spread walks an iterator over each of a full pass's 200k operations.
+  return p.backends.concat(
+    p.revNat,
+    p.slotWrites,
+    p.services,
+    p.serviceDeletes,
+    p.slotDeletes,
+    p.affinity,
+    p.revNatDeletes,
+    p.backendDeletes,
+  );
 }
 
 /** The slot writes and deletes that turn a service's `current` slots into `next`; returns the
@@ -335,11 +332,11 @@ function pushSlotOps(
 function lowestBackendIds(programmed: ProgrammedState): Map<BackendKey, number> {
   // One pass keeping the minimum, not a sort of every backend: a million at 100k services.
   const ids = new Map<BackendKey, number>();
-  for (const [id, b] of programmed.backends) {
+  programmed.backends.forEach((b, id) => {
     const key = backendKey(b.address, b.port, b.proto);
     const seen = ids.get(key);
     if (seen === undefined || id < seen) ids.set(key, id);
-  }
+  });
   return ids;
 }
 
@@ -451,18 +448,21 @@ export function indexProgrammed(
   groupIds: ReadonlyMap<GroupKey, number>,
   counters: IdCounters,
   /** The backend ids of a full diff just applied (DiffResult.backendIds): exactly what the
-   * maps then hold, so they need not be derived again. */
-  backendIds?: ReadonlyMap<BackendKey, number>,
+   * maps then hold, so they need not be derived again. The index takes this map over (it is
+   * kept in step from then on): a copy of a million entries would cost more than the diff. */
+  backendIds?: Map<BackendKey, number>,
 ): DiffIndex {
+  const groupOfServiceId = new Map<number, GroupKey>();
+  groupIds.forEach((id, g) => groupOfServiceId.set(id, g));
   const index: DiffIndex = {
-    backendIds: new Map(),
+    backendIds: backendIds ?? lowestBackendIds(programmed),
     frontendsByServiceId: new Map(),
     groupIds: new Map(groupIds),
-    groupOfServiceId: new Map([...groupIds].map(([g, id]) => [id, g])),
+    groupOfServiceId,
     counters: { ...counters },
   };
-  index.backendIds = backendIds ? new Map(backendIds) : lowestBackendIds(programmed);
-  for (const [fe, { value }] of programmed.services) indexFrontend(index, fe, value.service_id);
+  // forEach, not for-of over entries: no [key, value] array per entry.
+  programmed.services.forEach(({ value }, fe) => indexFrontend(index, fe, value.service_id));
   return index;
 }
 
@@ -703,10 +703,13 @@ export function applyInPlace(
   ops: readonly MapOp[],
   index?: DiffIndex,
 ): void {
-  for (const o of ops) {
+  // An index loop: no iterator step per operation (a full pass applies 200k of them).
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i] as MapOp;
     switch (o.map) {
       case 'lb4_backends': {
-        const old = state.backends.get(o.key);
+        // Without an index (a full pass) nothing else is looked up or keyed per backend.
+        const old = index ? state.backends.get(o.key) : undefined;
         if (old && index) {
           const key = backendKey(old.address, old.port, old.proto);
           if (index.backendIds.get(key) === o.key) index.backendIds.delete(key);
@@ -715,8 +718,10 @@ export function applyInPlace(
           // Values are never mutated once planned (cloneProgrammed shares them too): no copy
           // of each of a million backends.
           state.backends.set(o.key, o.value);
-          const key = backendKey(o.value.address, o.value.port, o.value.proto);
-          if (index && !index.backendIds.has(key)) index.backendIds.set(key, o.key);
+          if (index) {
+            const key = backendKey(o.value.address, o.value.port, o.value.proto);
+            if (!index.backendIds.has(key)) index.backendIds.set(key, o.key);
+          }
         } else {
           state.backends.delete(o.key);
         }
@@ -732,7 +737,7 @@ export function applyInPlace(
         break;
       case 'lb4_services': {
         const id = frontendKey(o.key);
-        const old = state.services.get(id);
+        const old = index ? state.services.get(id) : undefined;
         if (old && index) unindexFrontend(index, id, old.value.service_id);
         if (o.op === 'update') {
           state.services.set(id, { key: o.key, value: o.value });

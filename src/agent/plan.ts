@@ -17,13 +17,7 @@
  * is programmed, so ids survive agent restarts.
  */
 import { IPPROTO, LbBackendFlag, LbScope, LbServiceFlag } from '../datapath/lb.js';
-import type {
-  ClusterState,
-  EndpointView,
-  ObjectKey,
-  Service,
-  ServicePortView,
-} from '../model/index.js';
+import type { ClusterState, EndpointView, ObjectKey, ServicePortView } from '../model/index.js';
 import {
   categorizeEndpoints,
   endpointSlicesByService,
@@ -173,6 +167,60 @@ const IGNORED: AffectedKeys = {
 type GroupData = { group: PlannedGroup; backends: Map<BackendKey, BackendValue> };
 
 /**
+ * A backend of the plan: its value (from the first group that listed it) and the groups in the
+ * plan listing it, in the order they came: usually one, held as a bare key (no array for each
+ * of a million backends).
+ */
+interface BackendEntry {
+  value: BackendValue;
+  owners: GroupKey | GroupKey[];
+}
+
+/** The values of the plan's backend entries, as the diff reads them (a read-only map). */
+class BackendValues implements ReadonlyMap<BackendKey, BackendValue> {
+  constructor(private readonly held: ReadonlyMap<BackendKey, BackendEntry>) {}
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  get(key: BackendKey): BackendValue | undefined {
+    return this.held.get(key)?.value;
+  }
+
+  has(key: BackendKey): boolean {
+    return this.held.has(key);
+  }
+
+  forEach(
+    callback: (
+      value: BackendValue,
+      key: BackendKey,
+      map: ReadonlyMap<BackendKey, BackendValue>,
+    ) => void,
+    thisArg?: unknown,
+  ): void {
+    this.held.forEach((entry, key) => callback.call(thisArg, entry.value, key, this));
+  }
+
+  keys(): MapIterator<BackendKey> {
+    return this.held.keys();
+  }
+
+  *values(): MapIterator<BackendValue> {
+    for (const entry of this.held.values()) yield entry.value;
+  }
+
+  *entries(): MapIterator<[BackendKey, BackendValue]> {
+    for (const [key, entry] of this.held) yield [key, entry.value];
+  }
+
+  [Symbol.iterator](): MapIterator<[BackendKey, BackendValue]> {
+    return this.entries();
+  }
+}
+
+/**
  * The desired datapath of the node, kept per Service so one Service is re-planned at a time.
  * It is a DatapathPlan (frontends, groups, backends as the diff reads them), maintained
  * incrementally:
@@ -188,7 +236,9 @@ type GroupData = { group: PlannedGroup; backends: Map<BackendKey, BackendValue> 
 export class DesiredState implements DatapathPlan {
   readonly frontends = new Map<FrontendKey, PlannedFrontend>();
   readonly groups = new Map<GroupKey, PlannedGroup>();
-  readonly backends = new Map<BackendKey, BackendValue>();
+  /** Each backend of the plan with the groups listing it: one map, one lookup per backend. */
+  private readonly backendEntries = new Map<BackendKey, BackendEntry>();
+  readonly backends: ReadonlyMap<BackendKey, BackendValue> = new BackendValues(this.backendEntries);
   private readonly services = new Map<ObjectKey, ServicePlan>();
   private readonly groupData = new Map<GroupKey, GroupData>();
   /** Claims per frontend, ordered by service port id (stable): the first one is programmed. */
@@ -196,9 +246,6 @@ export class DesiredState implements DatapathPlan {
   private readonly conflicted = new Set<FrontendKey>();
   /** Winning frontends per group. */
   private readonly groupRefs = new Map<GroupKey, number>();
-  /** Groups in the plan listing each backend, in the order they came: usually one, held
-   * as a bare key (no array for each of a million backends). */
-  private readonly backendRefs = new Map<BackendKey, GroupKey | GroupKey[]>();
 
   constructor(
     readonly node: NodeInfo,
@@ -211,9 +258,9 @@ export class DesiredState implements DatapathPlan {
     const ip = nodeAddresses.get(nodeName) ?? '';
     const desired = new DesiredState({ name: nodeName, ip }, nodeAddresses);
     const slices = endpointSlicesByService(state.endpointSlices.values());
-    const keys = [...state.services.keys()].sort(compare);
-    for (const key of keys) {
-      const svc = state.services.get(key) as Service;
+    // Sorted with their values: no lookup of each key again in a map of every Service.
+    const services = [...state.services].sort(([a], [b]) => compare(a, b));
+    for (const [key, svc] of services) {
       // A whole plan is diffed whole: what each Service affected is not worth collecting.
       desired.putService(key, serviceViews(svc, slices.get(key) ?? [], nodeName), IGNORED);
     }
@@ -317,14 +364,13 @@ export class DesiredState implements DatapathPlan {
     this.groups.set(fe.group, data.group);
     for (const [b, value] of data.backends) {
       affected.backends.add(b);
-      const owners = this.backendRefs.get(b);
-      if (owners === undefined) {
-        this.backendRefs.set(b, fe.group);
-        this.backends.set(b, value);
-      } else if (typeof owners === 'string') {
-        this.backendRefs.set(b, [owners, fe.group]);
+      const entry = this.backendEntries.get(b);
+      if (entry === undefined) {
+        this.backendEntries.set(b, { value, owners: fe.group });
+      } else if (typeof entry.owners === 'string') {
+        entry.owners = [entry.owners, fe.group];
       } else {
-        owners.push(fe.group);
+        entry.owners.push(fe.group);
       }
     }
   }
@@ -343,19 +389,19 @@ export class DesiredState implements DatapathPlan {
     if (!data) return;
     for (const b of data.backends.keys()) {
       affected.backends.add(b);
-      const held = this.backendRefs.get(b);
-      if (held === undefined) continue;
-      const owners = typeof held === 'string' ? [held] : held;
+      const entry = this.backendEntries.get(b);
+      if (entry === undefined) continue;
+      const owners = typeof entry.owners === 'string' ? [entry.owners] : entry.owners;
       const at = owners.indexOf(fe.group);
       if (at < 0) continue;
       owners.splice(at, 1);
+      entry.owners = owners;
       const first = owners[0];
       const value = first === undefined ? undefined : this.groupData.get(first)?.backends.get(b);
       if (value === undefined) {
-        this.backendRefs.delete(b);
-        this.backends.delete(b);
+        this.backendEntries.delete(b);
       } else if (at === 0) {
-        this.backends.set(b, value);
+        entry.value = value;
       }
     }
   }
@@ -380,7 +426,7 @@ function planServicePort(
       const backends = new Map<BackendKey, BackendValue>();
       for (const ep of endpoints) addBackend(backends, ep, proto, nodeAddresses);
       plan.groups.set(key, {
-        group: { key, backends: [...backends.keys()].sort(compare) },
+        group: { key, backends: sortedKeys(backends) },
         backends,
       });
     }
@@ -446,6 +492,18 @@ function addBackend(
 /** Node addresses seen and whether they parse: a handful of nodes, a million endpoints. */
 const validAddresses = new Map<string, boolean>();
 const MAX_VALID_ADDRESSES = 65536; // node churn never grows it without bound
+
+/**
+ * The keys in order. They mostly come in order (endpoints are sorted by "ip:port"), and a
+ * check costs less than a sort, which copies the list: once per group of every Service.
+ */
+function sortedKeys(map: ReadonlyMap<string, unknown>): string[] {
+  const keys = [...map.keys()];
+  for (let i = 1; i < keys.length; i++) {
+    if (compare(keys[i - 1] as string, keys[i] as string) > 0) return keys.sort(compare);
+  }
+  return keys;
+}
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

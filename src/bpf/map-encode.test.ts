@@ -20,6 +20,7 @@ describe('fastEncoder', () => {
       same(Lb4ReverseNat, { address, port: 53 });
     }
     same(LbSlotKey, { service_id: 7, slot: 3 });
+    same(LbSlotKey, { service_id: 2 ** 32 - 1, slot: 0x01020304 });
     same(LbService, {
       service_id: 1,
       rev_nat_id: 2,
@@ -34,6 +35,8 @@ describe('fastEncoder', () => {
       { address: '10.0.0.256', port: 1, proto: 6, flags: 0, node_address: '0.0.0.0' },
       { address: '10.0.0', port: 1, proto: 6, flags: 0, node_address: '0.0.0.0' },
       { address: '10.0.0.1', port: 1, proto: 6, flags: 0 },
+      { address: '10.0.0.1', port: 70000, proto: 6, flags: 0, node_address: '0.0.0.0' },
+      { address: '10.0.0.1', port: 1, proto: -1, flags: 0, node_address: '0.0.0.0' },
     ];
     for (const value of bad) {
       const v = value as Parameters<typeof Lb4Backend.encode>[0];

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { parseManifestText } from './manifests.js';
-import { categorizeEndpoints, proxyView } from './proxy-view.js';
+import { categorizeEndpoints, compare, compareIpPort, proxyView } from './proxy-view.js';
 import { applyObjects, emptyState, setPodConditions } from './state.js';
 import type { ClusterState, EndpointView, ServicePortView } from './types.js';
 
@@ -250,5 +250,25 @@ describe('categorizeEndpoints (kube-proxy CategorizeEndpoints)', () => {
     assert.deepEqual(ips(r.clusterEndpoints), ['b']);
     assert.deepEqual(ips(r.localEndpoints), ['a']);
     assert.deepEqual(ips(r.allReachableEndpoints), ['a', 'b']);
+  });
+});
+
+describe('compareIpPort', () => {
+  it('orders like the "ip:port" strings, also when one address is a prefix of another', () => {
+    const ips = ['10.0.0.1', '10.0.0.12', '10.0.0.2', '1.2.3.4', 'fd00::1', 'fd00:', ''];
+    const ports = [0, 8, 80, 800, 8080, 9, 65535];
+    for (const a of ips) {
+      for (const b of ips) {
+        for (const p of ports) {
+          for (const q of ports) {
+            assert.equal(
+              compareIpPort({ ip: a, port: p }, { ip: b, port: q }),
+              compare(`${a}:${p}`, `${b}:${q}`),
+              `${a}:${p} vs ${b}:${q}`,
+            );
+          }
+        }
+      }
+    }
   });
 });
