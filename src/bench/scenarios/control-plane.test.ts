@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { requireKernel } from '../../testing/privileges.js';
@@ -13,6 +13,7 @@ import {
   changedServices,
   controlPlaneScenario,
   runSluice,
+  runSluiceProcess,
   withOneEndpointRemoved,
 } from './control-plane.js';
 
@@ -56,6 +57,32 @@ describe('control-plane scenario', () => {
       const samples = await runSluice(pinBase, 60, new AbortController().signal);
       assert.deepEqual(Object.keys(samples).sort(), ['change-time', 'program-time']);
       for (const v of Object.values(samples)) assert.ok(Number.isFinite(v) && v >= 0);
+    } finally {
+      rmSync(pinBase, { recursive: true, force: true });
+    }
+  });
+
+  it('sluice-ts runs in a worker process of its own, which leaves its pins under pinBase', async () => {
+    requireKernel();
+    const pinBase = mkdtempSync(join('/sys/fs/bpf', `sl-cp-test-${process.pid}-`));
+    try {
+      const samples = await runSluiceProcess(pinBase, 60, new AbortController().signal);
+      assert.deepEqual(Object.keys(samples).sort(), ['change-time', 'program-time']);
+      for (const v of Object.values(samples)) assert.ok(Number.isFinite(v) && v >= 0);
+      assert.deepEqual(readdirSync(pinBase), [], 'the worker removed its run pins');
+    } finally {
+      rmSync(pinBase, { recursive: true, force: true });
+    }
+  });
+
+  it('an aborted sluice-ts worker rejects with the abort, not a parse error', async () => {
+    requireKernel();
+    const pinBase = mkdtempSync(join('/sys/fs/bpf', `sl-cp-test-${process.pid}-`));
+    try {
+      const controller = new AbortController();
+      const run = runSluiceProcess(pinBase, 60, controller.signal);
+      controller.abort(new Error('stop'));
+      await assert.rejects(run, /stop/);
     } finally {
       rmSync(pinBase, { recursive: true, force: true });
     }

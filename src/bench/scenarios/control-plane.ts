@@ -3,7 +3,8 @@
  * an empty datapath (program-time), and then to carry one endpoint change (one endpoint of one
  * service removed) end to end (change-time), for:
  *
- * - sluice-ts: the agent's own Reconciler (src/agent/reconciler.ts), into the socket-LB
+ * - sluice-ts: the agent's own Reconciler (src/agent/reconciler.ts), in a Node process of its
+ *   own as the agent runs (src/bench/workers/sluice-program.ts), into the socket-LB
  *   object's maps freshly pinned under a temporary directory in /sys/fs/bpf (loaded, nothing
  *   attached). program-time is its full pass from the cluster state (proxy view, plan, diff,
  *   map writes). change-time is what the agent does for one watch event: the EndpointSlice in
@@ -25,10 +26,12 @@
  * from nothing: a new namespace (deleted after the run, and in teardown) or new pins (removed
  * after the run, and in teardown).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { loadObject } from '../../bpf/object.js';
 import { readProgrammed } from '../../agent/apply.js';
 import type { LbMapHandles } from '../../agent/apply.js';
@@ -104,6 +107,8 @@ export function withOneEndpointRemoved(views: readonly ServicePortView[]): {
   out[i] = { ...target, endpoints: target.endpoints.slice(1) };
   return { views: out, service: `${target.namespace}/${target.serviceName}` };
 }
+
+const execFileAsync = promisify(execFile);
 
 const ms = (from: bigint): number => Number(process.hrtime.bigint() - from) / 1e6;
 
@@ -206,6 +211,38 @@ export async function runSluice(
   }
 }
 
+const SLUICE_WORKER = fileURLToPath(new URL('../workers/sluice-program.js', import.meta.url));
+
+/**
+ * runSluice in a child Node process of its own (src/bench/workers/sluice-program.ts says why),
+ * ended by the abort signal. Its pins go under pinBase like the in-process run's.
+ */
+export async function runSluiceProcess(
+  pinBase: string,
+  services: number,
+  signal: AbortSignal,
+): Promise<Samples> {
+  let stdout: string;
+  try {
+    ({ stdout } = await execFileAsync(
+      process.execPath,
+      [SLUICE_WORKER, String(services), pinBase],
+      { signal, maxBuffer: 1 << 20 },
+    ));
+  } catch (error) {
+    signal.throwIfAborted();
+    const stderr = (error as { stderr?: string }).stderr?.trim();
+    throw new BenchError(
+      `control-plane: the sluice-ts worker failed${stderr ? `: ${stderr}` : ` (${String(error)})`}`,
+    );
+  }
+  const samples = JSON.parse(stdout) as Samples;
+  if (typeof samples['program-time'] !== 'number' || typeof samples['change-time'] !== 'number') {
+    throw new BenchError(`control-plane: the sluice-ts worker printed '${stdout.trim()}'`);
+  }
+  return samples;
+}
+
 function deleteNetns(ns: string): void {
   try {
     execFileSync('ip', ['netns', 'delete', ns], { stdio: 'ignore' });
@@ -304,7 +341,7 @@ function planFor(services: number): ScenarioPlan {
       if (!input || !pinBase) return Promise.reject(new Error('control-plane: run before setup'));
       switch (mode) {
         case 'sluice-ts':
-          return runSluice(pinBase, input.services, ctx.signal);
+          return runSluiceProcess(pinBase, input.services, ctx.signal);
         case 'iptables':
           return runIptables(ns, input, ctx);
         case 'nftables':
