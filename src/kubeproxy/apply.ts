@@ -19,6 +19,14 @@ export type ProxyMode = 'iptables' | 'nftables';
 
 /** kube-proxy's --wait flags for iptables >= 1.6.2 (-W is ignored by the nft backend). */
 const WAIT_FLAGS = ['-w', '5', '-W', '100000'] as const;
+/**
+ * The jump preamble's wait: longer than kube-proxy's. It runs once per node and is never timed,
+ * and on a host running several labs (each node's iptables shares the host-wide
+ * /run/xtables.lock, which a real node's kube-proxy has to itself) another lab's 10k-service
+ * restore holds the lock for longer than 5 s. The timed restores keep -w 5: waiting there would
+ * count another lab's work as this one's.
+ */
+const SETUP_WAIT_FLAGS = ['-w', '60', '-W', '100000'] as const;
 
 const COMMANDS: Record<IptablesBackendChoice, { iptables: string; save: string; restore: string }> =
   {
@@ -193,14 +201,22 @@ export async function ensureIptablesJumps(
   let inserted = 0;
   let count = 0;
   for (const jump of IPTABLES_JUMPS) {
-    const newChain = [commands.iptables, ...WAIT_FLAGS, '-N', jump.target, '-t', jump.table];
+    const newChain = [commands.iptables, ...SETUP_WAIT_FLAGS, '-N', jump.target, '-t', jump.table];
     const created = await run(netns, newChain);
     count++;
     if (created.exitCode !== 0 && !/exists/i.test(created.stderr)) {
       throw new ProxyCommandError(netns, newChain, created.exitCode, created.stderr);
     }
     const rule = jumpRuleArgs(jump);
-    const check = [commands.iptables, ...WAIT_FLAGS, '-C', jump.chain, '-t', jump.table, ...rule];
+    const check = [
+      commands.iptables,
+      ...SETUP_WAIT_FLAGS,
+      '-C',
+      jump.chain,
+      '-t',
+      jump.table,
+      ...rule,
+    ];
     const checked = await run(netns, check);
     count++;
     if (checked.exitCode === 0) continue;
@@ -209,7 +225,7 @@ export async function ensureIptablesJumps(
     }
     await runChecked(netns, [
       commands.iptables,
-      ...WAIT_FLAGS,
+      ...SETUP_WAIT_FLAGS,
       '-I',
       jump.chain,
       '-t',
