@@ -76,6 +76,38 @@ describe('runScenario', () => {
     );
   });
 
+  it('summarizes an optional metric over the runs that gave it, and gives no row without any', async () => {
+    const given: Record<string, (number | undefined)[]> = { A: [4, undefined, 2], B: [undefined] };
+    const scenario: Scenario = {
+      name: 'fake',
+      modes: ['A', 'B'],
+      metrics: [
+        { name: 'pps', unit: 'packets/s', better: 'higher' },
+        { name: 'cost', unit: 'ns', better: 'lower', optional: true },
+      ],
+      plan: () => ({
+        params: {},
+        run: (mode) => {
+          const cost = given[mode]?.shift();
+          return Promise.resolve<Samples>(cost === undefined ? { pps: 0 } : { pps: 1, cost });
+        },
+      }),
+    };
+    const rows = await runScenario(scenario, {
+      ...quiet,
+      runs: 3,
+      signal: new AbortController().signal,
+    });
+    assert.deepEqual(
+      rows.map((r) => [r.mode, r.metric, r.median, r.runs]),
+      [
+        ['A', 'pps', 1, 3],
+        ['A', 'cost', 3, 2],
+        ['B', 'pps', 0, 3],
+      ],
+    );
+  });
+
   it('asks a metric only of the modes that measure it, and gives the others no row', async () => {
     const scenario: Scenario = {
       name: 'fake',

@@ -16,6 +16,12 @@ export interface MetricSpec {
    * for it rather than a made-up number.
    */
   readonly modes?: readonly string[];
+  /**
+   * A run may give no value for it (pps's cpu-ns-per-packet when no packet arrived: there is no
+   * cost per packet to divide). The row then summarizes the runs that gave one (its `runs` says
+   * how many), and a mode with none gets no row; any other metric missing from a run is an error.
+   */
+  readonly optional?: boolean;
 }
 
 const measures = (m: MetricSpec, mode: string): boolean => !m.modes || m.modes.includes(mode);
@@ -219,6 +225,7 @@ async function runPlan(
     for (const m of scenario.metrics) {
       if (!measures(m, mode)) continue;
       const v = got[m.name];
+      if (v === undefined && m.optional) continue;
       if (v === undefined || !Number.isFinite(v)) {
         throw new Error(`${scenario.name}/${mode}: run ${run} gave no number for ${m.name}`);
       }
@@ -232,6 +239,7 @@ async function runPlan(
     const rowNotes = notes.of(mode);
     for (const m of scenario.metrics) {
       if (!measures(m, mode)) continue;
+      if (m.optional && !samples.get(mode)?.get(m.name)?.length) continue;
       rows.push({
         scenario: scenario.name,
         mode,

@@ -79,7 +79,8 @@ export type Mode = (typeof ALL_MODES)[number];
 
 const METRICS: readonly MetricSpec[] = [
   { name: 'pps', unit: 'packets/s', better: 'higher' },
-  { name: 'cpu-ns-per-packet', unit: 'ns/packet', better: 'lower' },
+  // Optional: a run in which no packet arrived has no cost per packet (its pps, 0, is kept).
+  { name: 'cpu-ns-per-packet', unit: 'ns/packet', better: 'lower', optional: true },
 ];
 
 const DEFAULT_SCALES = [1, 10000];
@@ -500,6 +501,9 @@ export async function measure(
       ctx.note('node0-xdp-tx-pps', Math.round((after.xdpTx - pathBefore.xdpTx) / gen.seconds));
     }
     ctx.signal.throwIfAborted();
+    // Not a failed run: the mode delivered nothing at this load (iptables at 10k services, new
+    // flows, did). Its pps is 0; a CPU cost per delivered packet does not exist.
+    if (delivered === 0) return { pps: 0 };
     return {
       pps: packetRate(delivered, gen.seconds),
       'cpu-ns-per-packet': nsPerPacket(cpuAfter - cpuBefore, delivered),
@@ -544,6 +548,8 @@ function planFor(spec: PlanSpec, shared: Shared, modes: readonly Mode[]): Scenar
     ...(unavailable ? { unavailable } : {}),
   };
   let failed = false;
+  /** Runs per mode in which no packet arrived (noted: their rows have fewer cpu runs). */
+  const emptyRuns = new Map<string, number>();
   const teardownAll = async (): Promise<void> => {
     const labs = [...new Set(shared.labs.values())];
     shared.labs.clear();
@@ -581,7 +587,12 @@ function planFor(spec: PlanSpec, shared: Shared, modes: readonly Mode[]): Scenar
       const l = shared.labs.get(mode);
       try {
         if (!l) throw new Error(`pps: no lab for mode '${mode}'`);
-        return await measure(mode as Mode, l, spec.flows, spec.cpus, spec.seconds, ctx);
+        const samples = await measure(mode as Mode, l, spec.flows, spec.cpus, spec.seconds, ctx);
+        if (samples['cpu-ns-per-packet'] === undefined) {
+          emptyRuns.set(mode, (emptyRuns.get(mode) ?? 0) + 1);
+          ctx.note('runs-without-a-packet', emptyRuns.get(mode) ?? 0);
+        }
+        return samples;
       } catch (error) {
         failed = true;
         throw error;
