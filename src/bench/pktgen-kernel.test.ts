@@ -163,7 +163,8 @@ describe('xdp-fwd, the path ceiling, in a lab', () => {
       l.fwdPath?.nextHopMac,
       await macOf(l.lab.topology, { target: { node: 'node-1' } }, 'fab0'),
     );
-    assert.ok(Number(notes['node0-xdp-tx-pps']) >= got.pps, JSON.stringify(notes));
+    // Node 0 sent at least what arrived (the note is rounded to a whole packet per second).
+    assert.ok(Number(notes['node0-xdp-tx-pps']) >= Math.floor(got.pps), JSON.stringify(notes));
     assert.ok(Number(notes['node0-xdp-tx-err-pps']) >= 0, JSON.stringify(notes));
   });
 });
