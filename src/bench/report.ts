@@ -319,7 +319,7 @@ export function ceilingReach(
   const reach = `${ceiling.mode} ${formatPercent(percentOf(ceiling, of))}`;
   const status = targetStatus(ceiling, of, percent);
   if (status === 'not met') return `${reach}: out of reach here`;
-  return status === 'noise' ? `${reach}: at the target, noise` : reach;
+  return status === 'noise' ? `${reach}, noise` : reach;
 }
 
 function explainComparison(comparison: Comparison): string {
@@ -342,7 +342,7 @@ function explainComparison(comparison: Comparison): string {
     lines.push(
       `In parentheses: ${comparison.ceiling}'s own median percentage of the same reference, the`,
       'most any mode can reach here; "out of reach here" when even its best pairing of runs',
-      'misses the target.',
+      'misses the target, "noise" when its own spread straddles the target.',
     );
   }
   return lines.join('\n');
