@@ -17,6 +17,8 @@
  *       (or when the process dies) the link goes and the program is detached.
  *       With --fwd-dev DEV2 --fwd-mac MAC (program xdp_gen_fwd of xdp_gen.bpf.o): IPv4 UDP
  *       frames for MAC are redirected out of DEV2 (the fabric's fast path, see bpf/xdp_gen.c).
+ *       With --rodata NAME=HEX (repeatable): the .rodata variable NAME gets the bytes HEX, in
+ *       memory order, exactly as many as the variable has (xdp_fwd of xdp_baseline.bpf.o).
  *   xdp_gen napi   --dev DEV
  *       Prints DEV's NAPI instances as {"napi":[{"id":N,"pid":P},...]}, P being the kernel
  *       thread of a threaded NAPI (0 when not threaded): the netdev generic netlink family's
@@ -102,6 +104,40 @@ static int parse_mac(const char *s, uint8_t mac[6])
 		if (b[i] > 255)
 			return -1;
 		mac[i] = b[i];
+	}
+	return 0;
+}
+
+/* --rodata NAME=HEX: up to MAX_RODATA of them, values up to 16 bytes (the largest xdp_fwd has is
+ * 8). */
+#define MAX_RODATA 16
+#define MAX_RODATA_BYTES 16
+
+struct rodata_arg {
+	char name[64];
+	uint8_t value[MAX_RODATA_BYTES];
+	size_t size;
+};
+
+static int parse_rodata(const char *s, struct rodata_arg *r)
+{
+	const char *eq = strchr(s, '=');
+	size_t hex;
+
+	if (!eq || eq == s || (size_t)(eq - s) >= sizeof(r->name))
+		return -1;
+	memcpy(r->name, s, eq - s);
+	r->name[eq - s] = 0;
+	hex = strlen(eq + 1);
+	if (!hex || hex % 2 || hex / 2 > MAX_RODATA_BYTES)
+		return -1;
+	r->size = hex / 2;
+	for (size_t i = 0; i < r->size; i++) {
+		unsigned int b;
+
+		if (sscanf(eq + 1 + 2 * i, "%2x", &b) != 1)
+			return -1;
+		r->value[i] = b;
 	}
 	return 0;
 }
@@ -396,7 +432,7 @@ static unsigned long long read_count(int map_fd, int ncpus)
 }
 
 static int cmd_attach(const char *obj_path, const char *prog_name, const char *dev, const char *fwd_dev,
-		      const uint8_t fwd_mac[6])
+		      const uint8_t fwd_mac[6], const struct rodata_arg *rodata, int nrodata)
 {
 	struct bpf_object *obj = open_object(obj_path);
 	struct bpf_program *prog;
@@ -417,6 +453,11 @@ static int cmd_attach(const char *obj_path, const char *prog_name, const char *d
 		if (set_rodata(obj, "fwd_ifindex", &fwd_ifindex, sizeof(fwd_ifindex)) ||
 		    set_rodata(obj, "fwd_dmac", &dmac, sizeof(dmac)))
 			die("fwd_ifindex/fwd_dmac", EINVAL);
+	}
+	for (int i = 0; i < nrodata; i++) {
+		err = set_rodata(obj, rodata[i].name, rodata[i].value, rodata[i].size);
+		if (err)
+			die(rodata[i].name, -err);
 	}
 	err = bpf_object__load(obj);
 	if (err)
@@ -590,7 +631,7 @@ static int cmd_napi(const char *dev)
 int main(int argc, char **argv)
 {
 	enum { O_OBJ = 1, O_DEV, O_PROG, O_SMAC, O_DMAC, O_SIP, O_DIP, O_DPORT, O_FLOWS, O_SECONDS,
-	       O_CPU, O_SADDR_COUNT, O_SPORT_BASE, O_SPORT_COUNT, O_COUNT, O_DIRTY, O_FWD_DEV, O_FWD_MAC };
+	       O_CPU, O_SADDR_COUNT, O_SPORT_BASE, O_SPORT_COUNT, O_COUNT, O_DIRTY, O_FWD_DEV, O_FWD_MAC, O_RODATA };
 	static const struct option options[] = {
 		{ "obj", required_argument, NULL, O_OBJ },
 		{ "dev", required_argument, NULL, O_DEV },
@@ -610,11 +651,14 @@ int main(int argc, char **argv)
 		{ "dirty", no_argument, NULL, O_DIRTY },
 		{ "fwd-dev", required_argument, NULL, O_FWD_DEV },
 		{ "fwd-mac", required_argument, NULL, O_FWD_MAC },
+		{ "rodata", required_argument, NULL, O_RODATA },
 		{ 0 },
 	};
 	struct addressing a = { .saddr_count = 1, .sport_base = 1024, .sport_count = 65536 - 1024 };
 	const char *obj = NULL, *dev = NULL, *prog = NULL, *fwd_dev = NULL, *cmd;
 	uint8_t fwd_mac[6] = { 0 };
+	struct rodata_arg rodata[MAX_RODATA];
+	int nrodata = 0;
 	double seconds = 0;
 	uint32_t count = 1;
 	int cpu = -1, opt, have = 0, dirty = 0;
@@ -671,6 +715,10 @@ int main(int argc, char **argv)
 			if (parse_mac(optarg, fwd_mac))
 				usage("--fwd-mac: expected aa:bb:cc:dd:ee:ff");
 			break;
+		case O_RODATA:
+			if (nrodata >= MAX_RODATA || parse_rodata(optarg, &rodata[nrodata++]))
+				usage("--rodata: expected NAME=HEX (up to 16 of them, 16 bytes each)");
+			break;
 		default: usage("unknown option");
 		}
 	}
@@ -682,7 +730,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "attach")) {
 		if (!obj || !prog || !dev)
 			usage("attach needs --obj, --prog and --dev");
-		return cmd_attach(obj, prog, dev, fwd_dev, fwd_mac);
+		return cmd_attach(obj, prog, dev, fwd_dev, fwd_mac, rodata, nrodata);
 	}
 	if (have != 63)
 		usage("needs --src-mac, --dst-mac, --src-ip, --dst-ip, --dport and --flows");

@@ -14,7 +14,7 @@ import { Lab } from '../lab/lab.js';
 import { testLab } from '../lab/topology/testkit.js';
 import { checksumErrors, parsePacket } from '../packet/index.js';
 import { requireKernel } from '../testing/privileges.js';
-import { FRAME_BYTES, GEN_OBJECT, XDP_GEN } from './pktgen.js';
+import { FRAME_BYTES, GEN_OBJECT, XDP_GEN, macOf } from './pktgen.js';
 import type { PpsLab } from './scenarios/pps.js';
 import { downLab, measure, ppsManifests, upLab } from './scenarios/pps.js';
 import { toYaml } from './lab/fleet.js';
@@ -131,5 +131,40 @@ describe('pps in a lab', () => {
       got['cpu-ns-per-packet'] !== undefined && got['cpu-ns-per-packet'] > 0,
       `cpu-ns-per-packet ${got['cpu-ns-per-packet']}`,
     );
+  });
+});
+
+describe('xdp-fwd, the path ceiling, in a lab', () => {
+  const { labName, stateDir } = testLab();
+  const manifestDir = mkdtempSync(join(tmpdir(), 'sluice-pps-fwd-test-'));
+  let l: PpsLab | undefined;
+  before(requireKernel);
+  after(async () => {
+    if (l) await downLab(l);
+    else await Lab.down(stateDir, labName);
+    rmSync(manifestDir, { recursive: true, force: true });
+  });
+
+  it('forwards at node 0 with XDP_TX, through node 1 to the backend, where it is counted', async () => {
+    const manifest = join(manifestDir, 'pps.yaml');
+    writeFileSync(manifest, toYaml(ppsManifests(1)));
+    l = await upLab({ proxy: 'none', name: labName, xdp: true }, manifest, stateDir);
+    const notes: Record<string, string | number> = {};
+    const ctx = {
+      signal: new AbortController().signal,
+      progress: () => undefined,
+      note: (k: string, v: string | number) => void (notes[k] = v),
+    };
+    const got = await measure('xdp-fwd', l, 'steady', { generator: 0, node: 0 }, 0.5, ctx);
+    // No proxy runs in this lab: what reached the backend's pod was translated by xdp_fwd.
+    assert.ok(got.pps !== undefined && got.pps > 0, `pps ${got.pps}`);
+    assert.equal(l.fwdPath?.backend, l.lab.topology.pod(l.backendPod).ip);
+    assert.equal(
+      l.fwdPath?.nextHopMac,
+      await macOf(l.lab.topology, { target: { node: 'node-1' } }, 'fab0'),
+    );
+    // Node 0 sent at least what arrived (the note is rounded to a whole packet per second).
+    assert.ok(Number(notes['node0-xdp-tx-pps']) >= Math.floor(got.pps), JSON.stringify(notes));
+    assert.ok(Number(notes['node0-xdp-tx-err-pps']) >= 0, JSON.stringify(notes));
   });
 });

@@ -310,3 +310,42 @@ describe('renderReport: lab scenarios', () => {
     assert.equal(await format(md, { parser: 'markdown', printWidth: 100 }), md);
   });
 });
+
+describe('renderReport: the path ceiling of pps', () => {
+  const steady = { services: 1, flows: 'steady' };
+  const row = (mode: string, s: [number, number, number]): ResultRow =>
+    labRow('pps', mode, 'pps', 'higher', s, { params: steady });
+  const md = renderReport({
+    ...results,
+    results: [
+      row('iptables', [50e3, 46e3, 55e3]),
+      row('sluice-tc', [64e3, 62e3, 66e3]),
+      row('sluice-xdp', [110e3, 100e3, 120e3]),
+      row('xdp-tx', [290e3, 280e3, 300e3]),
+      row('xdp-fwd', [150e3, 140e3, 160e3]),
+    ],
+  });
+
+  it("gives each target the ceiling's own ratio, and says when it is out of reach here", () => {
+    const target = tableRow(md, 'pps', 'sluice-xdp').at(-1) ?? '';
+    assert.match(target, /^>= 400%: not met \(xdp-fwd 300%: out of reach here\)/);
+    assert.match(target, /; >= 75% of xdp-tx: not met \(xdp-fwd 52%: out of reach here\)/);
+    // Against the ceiling itself there is no ceiling to give.
+    assert.match(target, /; >= 75% of xdp-fwd: noise; /);
+    assert.match(target, /; >= 200% of sluice-tc: not met \(xdp-fwd 234%\)$/);
+  });
+
+  it("shows the ceiling's ratio to every mode in its own column", () => {
+    const header = md.split('\n').find((l) => l.startsWith('| metric ')) ?? '';
+    assert.match(
+      header,
+      /\| vs iptables +\| vs sluice-tc +\| vs xdp-tx +\| vs xdp-fwd +\| target +\|/,
+    );
+    assert.equal(tableRow(md, 'pps', 'xdp-fwd')[8], '300%');
+    assert.equal(tableRow(md, 'pps', 'sluice-xdp')[11], '73%');
+  });
+
+  it('is prettier-formatted', async () => {
+    assert.equal(await format(md, { parser: 'markdown', printWidth: 100 }), md);
+  });
+});

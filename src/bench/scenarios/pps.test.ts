@@ -41,10 +41,21 @@ describe('pps scenario', () => {
     const hasXdp = 'xdp' in configSchema.shape;
     assert.equal(availableModes().includes('sluice-xdp'), hasXdp);
     assert.equal(unavailableReason('sluice-xdp') === undefined, hasXdp);
-    for (const m of ['iptables', 'nftables', 'sluice-tc', 'xdp-drop', 'xdp-tx'] as const) {
+    for (const m of [
+      'iptables',
+      'nftables',
+      'sluice-tc',
+      'xdp-drop',
+      'xdp-tx',
+      'xdp-fwd',
+    ] as const) {
       assert.equal(unavailableReason(m), undefined);
     }
     assert.deepEqual(ppsScenario.modes, availableModes());
     assert.equal(ppsScenario.modes[0], 'iptables');
+  });
+
+  it('runs both ceilings: the interface (xdp-drop, xdp-tx) and the path (xdp-fwd)', () => {
+    for (const m of ['xdp-drop', 'xdp-tx', 'xdp-fwd']) assert.ok(ppsScenario.modes.includes(m), m);
   });
 });

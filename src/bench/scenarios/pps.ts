@@ -23,7 +23,9 @@
  * with lb_xdp on fab0, XDP_TX towards node 1; the lab prepared by prepareLabForXdp), and the
  * machine's ceilings in a lab with no proxy: `xdp-drop` (count and drop at node 0's fab0,
  * counted there) and `xdp-tx` (swap MACs and XDP_TX at fab0; counted where the frames land,
- * the external namespace's eth0).
+ * the external namespace's eth0): the interface's ceilings; and `xdp-fwd`, the path's ceiling
+ * (xdp_fwd at fab0: lb_xdp's rewrite for the one backend with constants for every lookup,
+ * XDP_TX towards node 1; counted at the backend like sluice-xdp, in a lab prepared like its).
  *
  * The global conntrack table (nf_conntrack_max, not settable per namespace) fills during `new`
  * runs of the kube-proxy modes; the kernel then evicts unreplied entries early, as it would on a
@@ -66,6 +68,8 @@ import {
 import type { Params } from '../results.js';
 import type { MetricSpec, RunContext, Scenario, ScenarioOptions, ScenarioPlan } from '../runner.js';
 import { benchLabName } from '../lab/names.js';
+import type { FwdPath } from '../xdp-fwd.js';
+import { resolveFwdPath, xdpFwdAttachArgs } from '../xdp-fwd.js';
 
 const ALL_MODES = [
   'iptables',
@@ -74,6 +78,7 @@ const ALL_MODES = [
   'sluice-xdp',
   'xdp-drop',
   'xdp-tx',
+  'xdp-fwd',
 ] as const;
 export type Mode = (typeof ALL_MODES)[number];
 
@@ -150,6 +155,8 @@ const LAB_OF_MODE: Record<Mode, LabKind> = {
   'sluice-xdp': { proxy: 'sluice', name: benchLabName('ppx'), agentConfig: XDP_CONFIG, xdp: true },
   'xdp-drop': { proxy: 'none', name: benchLabName('ppb') },
   'xdp-tx': { proxy: 'none', name: benchLabName('ppb') },
+  // Its own lab: prepared for XDP as sluice-xdp's is (the interface ceilings' lab is not).
+  'xdp-fwd': { proxy: 'none', name: benchLabName('ppf'), xdp: true },
 };
 
 export function ppsManifests(services: number): object[] {
@@ -207,6 +214,8 @@ export interface PpsLab {
   labName: string;
   backendPod: string;
   addressing: { srcMac: string; dstMac: string; srcIp: string; dstIp: string; dport: number };
+  /** xdp-fwd's constants, resolved from the lab at its first run. */
+  fwdPath?: FwdPath;
 }
 
 /**
@@ -349,15 +358,57 @@ export function placementCpus(placement: Placement, nodeCpu: number, cpuCount: n
   return { generator: nodeCpu === 0 ? 1 : 0, node: nodeCpu };
 }
 
+interface Counting {
+  /** The program this mode puts on node 0's fab0 (with its xdp_gen attach options). */
+  node?: { object: string; prog: string; args?: string[] };
+  counter: 'node' | 'external' | { pod: string };
+}
+
 /** Where a mode's packets are counted, and which program (if any) sits on node 0's fab0. */
-function countingFor(mode: Mode, l: PpsLab) {
+async function countingFor(mode: Mode, l: PpsLab): Promise<Counting> {
   if (mode === 'xdp-drop') {
-    return { node: { object: BASELINE_OBJECT, prog: 'xdp_drop_count' }, counter: 'node' as const };
+    return { node: { object: BASELINE_OBJECT, prog: 'xdp_drop_count' }, counter: 'node' };
   }
   if (mode === 'xdp-tx') {
-    return { node: { object: BASELINE_OBJECT, prog: 'xdp_tx_swap' }, counter: 'external' as const };
+    return { node: { object: BASELINE_OBJECT, prog: 'xdp_tx_swap' }, counter: 'external' };
   }
-  return { node: undefined, counter: { pod: l.backendPod } };
+  if (mode === 'xdp-fwd') {
+    if (!l.fwdPath) {
+      await refreshNeighbours(l); // the next hop's MAC comes from node 0's neighbour table
+      const backend = l.lab.topology.pod(l.backendPod);
+      l.fwdPath = await resolveFwdPath(
+        l.lab.topology,
+        ENTRY_NODE,
+        { ip: backend.ip, port: TARGET.port },
+        TARGET.nodePort,
+      );
+    }
+    const args = xdpFwdAttachArgs(l.fwdPath);
+    return {
+      node: { object: BASELINE_OBJECT, prog: 'xdp_fwd', args },
+      counter: { pod: l.backendPod },
+    };
+  }
+  return { counter: { pod: l.backendPod } };
+}
+
+/** The modes whose program on node 0's fab0 sends packets on with XDP_TX. */
+const XDP_TX_MODES: readonly Mode[] = ['sluice-xdp', 'xdp-tx', 'xdp-fwd'];
+
+/**
+ * Frames node 0's fab0 sent on with XDP_TX, from the veth's own counters (ethtool -S), whatever
+ * program runs there: `xdp_tx` the frames its peer (the fabric port n-0) took, `xdp_tx_errors`
+ * those it could not (its ring full). Their sum is what the program returned XDP_TX for.
+ */
+async function fab0XdpTx(l: PpsLab): Promise<{ sent: number; errors: number }> {
+  const r = await l.lab.topology.execInNode(ENTRY_NODE, ['ethtool', '-S', 'fab0']);
+  let sent = 0;
+  let errors = 0;
+  for (const m of r.stdout.matchAll(/^\s*rx_queue_\d+_xdp_tx(_errors)?:\s*(\d+)\s*$/gm)) {
+    if (m[1]) errors += Number(m[2]);
+    else sent += Number(m[2]);
+  }
+  return { sent, errors };
 }
 
 interface Shared {
@@ -440,7 +491,7 @@ export async function measure(
   const attached: XdpAttachment[] = [];
   const pinned: number[] = [];
   try {
-    const how = countingFor(mode, l);
+    const how = await countingFor(mode, l);
     if (how.node) {
       attached.push(
         await XdpAttachment.attach(
@@ -449,6 +500,7 @@ export async function measure(
           'fab0',
           how.node.object,
           how.node.prog,
+          how.node.args,
         ),
       );
     }
@@ -480,6 +532,7 @@ export async function measure(
     await refreshNeighbours(l);
     ctx.signal.throwIfAborted();
     const pathBefore = mode === 'sluice-xdp' ? await pathCounters(l) : undefined;
+    const txBefore = XDP_TX_MODES.includes(mode) ? await fab0XdpTx(l) : undefined;
     const before = await counter.packets();
     const cpuBefore = threadCpuNs(fabPid);
     const gen = await runGenerator(topo, {
@@ -499,6 +552,17 @@ export async function measure(
       ctx.note('node0-stack-rx-per-delivered', share('stack'));
       // What node 0 itself sent on: beyond it, the bridge and node 1 can lose what it sent.
       ctx.note('node0-xdp-tx-pps', Math.round((after.xdpTx - pathBefore.xdpTx) / gen.seconds));
+    }
+    if (txBefore) {
+      const tx = await fab0XdpTx(l);
+      const rate = (n: number): number => Math.round(n / gen.seconds);
+      // The ceilings count no verdicts: what they sent on is fab0's count (sluice-xdp's is
+      // lb_xdp's own count of XDP_TX verdicts, above).
+      if (!pathBefore) {
+        ctx.note('node0-xdp-tx-pps', rate(tx.sent + tx.errors - txBefore.sent - txBefore.errors));
+      }
+      // Sent with XDP_TX, but the fabric port's ring was full: lost at node 0's own door.
+      ctx.note('node0-xdp-tx-err-pps', rate(tx.errors - txBefore.errors));
     }
     ctx.signal.throwIfAborted();
     // Not a failed run: the mode delivered nothing at this load (iptables at 10k services, new

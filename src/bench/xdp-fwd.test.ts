@@ -1,0 +1,175 @@
+/**
+ * The path ceiling's program (bpf/xdp_baseline.c xdp_fwd) run by the kernel with
+ * BPF_PROG_TEST_RUN: a frame for the NodePort leaves by XDP_TX as lb_xdp would send it to the
+ * remote backend (byte for byte, so every checksum too); everything else passes untouched. And
+ * the constants reach `xdp_gen attach` in the bytes the object's .rodata holds.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { BpfObject } from '../bpf/object.js';
+import { loadObject } from '../bpf/object.js';
+import type { TestRunResult } from '../bpf/testrun.js';
+import { XdpAction, testRun } from '../bpf/testrun.js';
+import type { PacketSpec } from '../packet/index.js';
+import { buildPacket, checksumErrors, parsePacket } from '../packet/index.js';
+import { requireKernel } from '../testing/privileges.js';
+import type { FwdPath } from './xdp-fwd.js';
+import { macAsU64, xdpFwdAttachArgs, xdpFwdRodata, xdpFwdSpec } from './xdp-fwd.js';
+
+const PATH: FwdPath = {
+  node: '198.18.0.10',
+  nodePort: 30701,
+  backend: '198.18.17.7',
+  backendPort: 7001,
+  nextHopMac: '02:00:00:00:01:0b',
+  nodeMac: '02:00:00:00:01:0a',
+};
+const CLIENT = '198.18.64.9';
+const CLIENT_MAC = '02:00:00:00:01:01';
+
+/** The generator's frame (docs/pps.md): 64 bytes, 22 of them payload. */
+function udpFrame(
+  p: { src: string; sport: number; dst: string; dport: number; ttl?: number },
+  eth: { src: string; dst: string },
+  opts: { checksum?: number; proto?: 'udp' | 'tcp' } = {},
+): PacketSpec {
+  const l4 = { sport: p.sport, dport: p.dport };
+  return {
+    eth,
+    ipv4: { src: p.src, dst: p.dst, ttl: p.ttl ?? 64, id: 0x2a2a },
+    ...(opts.proto === 'tcp'
+      ? { tcp: { ...l4, flags: 'A', seq: 1, ack: 1 } }
+      : { udp: { ...l4, ...(opts.checksum === undefined ? {} : { checksum: opts.checksum }) } }),
+    payload: 'sluice pps 64-byte udp',
+  };
+}
+
+const IN_ETH = { src: CLIENT_MAC, dst: PATH.nodeMac };
+const OUT_ETH = { src: PATH.nodeMac, dst: PATH.nextHopMac };
+
+function assertPacket(got: Buffer, expected: PacketSpec, what: string): void {
+  assert.deepEqual(checksumErrors(got), [], `${what}: checksums`);
+  const want = buildPacket(expected);
+  if (!got.equals(want)) {
+    assert.deepEqual(parsePacket(got), parsePacket(want), `${what}: packet`);
+    assert.fail(`${what}: packets differ byte for byte`);
+  }
+}
+
+describe('xdp_fwd: the path ceiling (BPF_PROG_TEST_RUN)', () => {
+  let obj: BpfObject<typeof xdpFwdSpec.maps> | undefined;
+  const run = (frame: Buffer): TestRunResult => {
+    if (!obj) throw new Error('not loaded');
+    return testRun(obj.program('xdp_fwd'), { data: frame });
+  };
+
+  before(() => {
+    requireKernel();
+    obj = loadObject(xdpFwdSpec, { rodata: xdpFwdRodata(PATH) });
+  });
+  after(() => obj?.close());
+
+  it('sends a frame for the NodePort to the backend: DNAT, SNAT keeping the port, TTL, MACs', () => {
+    const input = buildPacket(
+      udpFrame({ src: CLIENT, sport: 40123, dst: PATH.node, dport: PATH.nodePort }, IN_ETH),
+    );
+    assert.equal(input.length, 64);
+    const r = run(input);
+    assert.equal(r.retval, XdpAction.TX);
+    assertPacket(
+      r.data,
+      udpFrame(
+        { src: PATH.node, sport: 40123, dst: PATH.backend, dport: PATH.backendPort, ttl: 63 },
+        OUT_ETH,
+      ),
+      'to the backend',
+    );
+  });
+
+  it('keeps a UDP checksum of 0 (none) as 0', () => {
+    const r = run(
+      buildPacket(
+        udpFrame({ src: CLIENT, sport: 5000, dst: PATH.node, dport: PATH.nodePort }, IN_ETH, {
+          checksum: 0,
+        }),
+      ),
+    );
+    assert.equal(r.retval, XdpAction.TX);
+    assertPacket(
+      r.data,
+      udpFrame(
+        { src: PATH.node, sport: 5000, dst: PATH.backend, dport: PATH.backendPort, ttl: 63 },
+        OUT_ETH,
+        { checksum: 0 },
+      ),
+      'no checksum',
+    );
+  });
+
+  it('passes everything else untouched: another port or address, TCP, TTL 1, not IPv4', () => {
+    const others: [string, Buffer][] = [
+      [
+        'another port',
+        buildPacket(udpFrame({ src: CLIENT, sport: 1, dst: PATH.node, dport: 30702 }, IN_ETH)),
+      ],
+      [
+        'another address',
+        buildPacket(
+          udpFrame({ src: CLIENT, sport: 1, dst: '198.18.0.11', dport: PATH.nodePort }, IN_ETH),
+        ),
+      ],
+      [
+        'TCP',
+        buildPacket(
+          udpFrame({ src: CLIENT, sport: 1, dst: PATH.node, dport: PATH.nodePort }, IN_ETH, {
+            proto: 'tcp',
+          }),
+        ),
+      ],
+      [
+        'TTL 1',
+        buildPacket(
+          udpFrame({ src: CLIENT, sport: 1, dst: PATH.node, dport: PATH.nodePort, ttl: 1 }, IN_ETH),
+        ),
+      ],
+      [
+        'IPv6',
+        buildPacket({
+          eth: IN_ETH,
+          ipv6: { src: 'fd00::1', dst: 'fd00::2' },
+          udp: { sport: 1, dport: PATH.nodePort },
+          payload: 'x',
+        }),
+      ],
+    ];
+    for (const [what, frame] of others) {
+      const r = run(frame);
+      assert.equal(r.retval, XdpAction.PASS, what);
+      assert.ok(r.data.equals(frame), `${what}: unchanged`);
+    }
+  });
+});
+
+describe('xdp_fwd constants', () => {
+  it('gives xdp_gen attach each .rodata value in memory order', () => {
+    assert.deepEqual(xdpFwdAttachArgs(PATH), [
+      '--rodata',
+      'node_ipv4=c612000a',
+      '--rodata',
+      'path_nodeport=77ed',
+      '--rodata',
+      'path_backend_addr=c6121107',
+      '--rodata',
+      'path_backend_port=1b59',
+      '--rodata',
+      'path_dmac=02000000010b0000',
+      '--rodata',
+      'path_smac=02000000010a0000',
+    ]);
+  });
+
+  it('refuses a malformed MAC', () => {
+    assert.throws(() => macAsU64('02:00:00:00:01'), /invalid MAC/);
+    assert.throws(() => macAsU64('02:00:00:00:01:zz'), /invalid MAC/);
+  });
+});
