@@ -106,14 +106,8 @@ export function checkManifests(
   docs: readonly ManifestDoc[],
   context: ValidationContext,
 ): { valid: ValidDoc[]; problems: ManifestProblem[] } {
-  const problems: ManifestProblem[] = [];
-  const valid: ValidDoc[] = [];
-  for (const doc of docs) {
-    const result = checkDoc(doc, context);
-    problems.push(...result.problems);
-    if (result.valid) valid.push(result.valid);
-  }
-  problems.push(...crossCheck(valid, context));
+  const { valid, problems } = checkEachManifest(docs, context);
+  for (const p of crossCheck(valid, context)) problems.push(p);
   return { valid, problems };
 }
 
