@@ -11,10 +11,11 @@ import { loadObject } from '../bpf/object.js';
 import type { TestRunResult } from '../bpf/testrun.js';
 import { XdpAction, testRun } from '../bpf/testrun.js';
 import type { PacketSpec } from '../packet/index.js';
-import { buildPacket, checksumErrors, parsePacket } from '../packet/index.js';
+import { buildPacket } from '../packet/index.js';
 import { requireKernel } from '../testing/privileges.js';
 import type { FwdPath } from './xdp-fwd.js';
 import { macAsU64, xdpFwdAttachArgs, xdpFwdRodata, xdpFwdSpec } from './xdp-fwd.js';
+import { assertPacket } from '../testing/packets.js';
 
 const PATH: FwdPath = {
   node: '198.18.0.10',
@@ -46,15 +47,6 @@ function udpFrame(
 
 const IN_ETH = { src: CLIENT_MAC, dst: PATH.nodeMac };
 const OUT_ETH = { src: PATH.nodeMac, dst: PATH.nextHopMac };
-
-function assertPacket(got: Buffer, expected: PacketSpec, what: string): void {
-  assert.deepEqual(checksumErrors(got), [], `${what}: checksums`);
-  const want = buildPacket(expected);
-  if (!got.equals(want)) {
-    assert.deepEqual(parsePacket(got), parsePacket(want), `${what}: packet`);
-    assert.fail(`${what}: packets differ byte for byte`);
-  }
-}
 
 describe('xdp_fwd: the path ceiling (BPF_PROG_TEST_RUN)', () => {
   let obj: BpfObject<typeof xdpFwdSpec.maps> | undefined;

@@ -43,6 +43,7 @@ import {
   programService,
   ROUTER,
 } from './lb-tc-harness.js';
+import { assertPacket } from '../testing/packets.js';
 
 type LbTcObject = BpfObject<typeof lbTcSpec.maps>;
 type Hook = 'ingress' | 'egress';
@@ -484,15 +485,6 @@ describe('lb_tc: per-packet load balancing at TC', () => {
       out[name] = Number(c.packets);
     }
     return out;
-  }
-
-  function assertPacket(got: Buffer, expected: PacketSpec, what: string): void {
-    assert.deepEqual(checksumErrors(got), [], `${what}: checksums`);
-    const want = buildPacket(expected);
-    if (!got.equals(want)) {
-      assert.deepEqual(parsePacket(got), parsePacket(want), `${what}: packet`);
-      assert.fail(`${what}: packets differ byte for byte`);
-    }
   }
 
   /** Both entries of a flow: they must be equal, and are returned once. */

@@ -12,7 +12,7 @@ import type { BpfObject } from '../bpf/object.js';
 import { loadObject } from '../bpf/object.js';
 import { TcAction, XdpAction } from '../bpf/testrun.js';
 import type { PacketSpec } from '../packet/index.js';
-import { buildPacket, checksumErrors, parsePacket } from '../packet/index.js';
+import { buildPacket, parsePacket } from '../packet/index.js';
 import { requireKernel } from '../testing/privileges.js';
 import { IPPROTO, LbServiceFlag } from './lb.js';
 import type { Ct4EntryValue, Ct4KeyValue, LbModeName } from './lb-tc.js';
@@ -32,6 +32,7 @@ import {
 } from './lb-tc-harness.js';
 import { lbXdpRodata, lbXdpSpec } from './lb-xdp.js';
 import { xdpTestRun } from './lb-xdp-harness.js';
+import { assertPacket } from '../testing/packets.js';
 
 type Obj = BpfObject<typeof lbTcSpec.maps>;
 
@@ -140,15 +141,6 @@ function replyKey(e: Ct4EntryValue, proto: number): Ct4KeyValue {
     proto,
     dir: CtDir.REPLY,
   };
-}
-
-function assertPacket(got: Buffer, expected: PacketSpec, what: string): void {
-  assert.deepEqual(checksumErrors(got), [], `${what}: checksums`);
-  const want = buildPacket(expected);
-  if (!got.equals(want)) {
-    assert.deepEqual(parsePacket(got), parsePacket(want), `${what}: packet`);
-    assert.fail(`${what}: packets differ byte for byte`);
-  }
 }
 
 describe('lb_xdp: the XDP fast path, every forwarding mode', () => {
