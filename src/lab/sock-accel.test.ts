@@ -386,13 +386,18 @@ describe('socket acceleration (lab)', () => {
     ]);
     exact(t, 'server closes after 2 MB with data unread', closed, 10);
     // The server logs each connection's outcome when it has finished with it, which may be
-    // after the client has: wait for all 20 outcomes (or 20 s), then judge them.
+    // after the client has: wait for all 20 outcomes, then judge them. Up to 45 s: under load one
+    // or two server connections reported nothing for 20 s (not understood yet, issue 11), and
+    // sock_xfer's read loop polls up to 30 s at a time before it reads again; the time the
+    // outcomes took is recorded, so a slow one shows.
     let lines: string[] = [];
-    for (let waited = 0; waited < 20_000; waited += 100) {
+    let waited = 0;
+    for (; waited < 45_000; waited += 100) {
       lines = serverLog('fast', 'server').slice(before);
       if (lines.filter((l) => /^(closed|reset|ok|bad)/.test(l)).length >= 20) break;
       await sleep(100);
     }
+    t.diagnostic(`the server's 20 outcomes took ${waited} ms after the clients ended`);
     assert.deepEqual(
       lines.filter((l) => l.startsWith('bad')),
       [],
