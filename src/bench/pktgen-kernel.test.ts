@@ -105,9 +105,15 @@ describe('xdp_gen frames (BPF_PROG_TEST_RUN)', () => {
   });
 });
 
-describe('pps in a lab', () => {
+/**
+ * A one-service pps lab for the describe block that calls it: up() brings it up with the given
+ * lab kind (once), and the block's after hook removes it, also when up() failed half way.
+ */
+function ppsTestLab(prefix: string): {
+  up: (kind: Omit<Parameters<typeof upLab>[0], 'name'>) => Promise<PpsLab>;
+} {
   const { labName, stateDir } = testLab();
-  const manifestDir = mkdtempSync(join(tmpdir(), 'sluice-pps-test-'));
+  const manifestDir = mkdtempSync(join(tmpdir(), prefix));
   let l: PpsLab | undefined;
   before(requireKernel);
   after(async () => {
@@ -115,11 +121,21 @@ describe('pps in a lab', () => {
     else await Lab.down(stateDir, labName);
     rmSync(manifestDir, { recursive: true, force: true });
   });
+  return {
+    async up(kind) {
+      const manifest = join(manifestDir, 'pps.yaml');
+      writeFileSync(manifest, toYaml(ppsManifests(1)));
+      l = await upLab({ ...kind, name: labName }, manifest, stateDir);
+      return l;
+    },
+  };
+}
+
+describe('pps in a lab', () => {
+  const lab = ppsTestLab('sluice-pps-test-');
 
   it('counts generated packets at the backend, through node-0 NodePort to node-1', async () => {
-    const manifest = join(manifestDir, 'pps.yaml');
-    writeFileSync(manifest, toYaml(ppsManifests(1)));
-    l = await upLab({ proxy: 'nftables', name: labName }, manifest, stateDir);
+    const l = await lab.up({ proxy: 'nftables' });
     const ctx = {
       signal: new AbortController().signal,
       progress: () => undefined,
@@ -135,20 +151,10 @@ describe('pps in a lab', () => {
 });
 
 describe('xdp-fwd, the path ceiling, in a lab', () => {
-  const { labName, stateDir } = testLab();
-  const manifestDir = mkdtempSync(join(tmpdir(), 'sluice-pps-fwd-test-'));
-  let l: PpsLab | undefined;
-  before(requireKernel);
-  after(async () => {
-    if (l) await downLab(l);
-    else await Lab.down(stateDir, labName);
-    rmSync(manifestDir, { recursive: true, force: true });
-  });
+  const lab = ppsTestLab('sluice-pps-fwd-test-');
 
   it('forwards at node 0 with XDP_TX, through node 1 to the backend, where it is counted', async () => {
-    const manifest = join(manifestDir, 'pps.yaml');
-    writeFileSync(manifest, toYaml(ppsManifests(1)));
-    l = await upLab({ proxy: 'none', name: labName, xdp: true }, manifest, stateDir);
+    const l = await lab.up({ proxy: 'none', xdp: true });
     const notes: Record<string, string | number> = {};
     const ctx = {
       signal: new AbortController().signal,
