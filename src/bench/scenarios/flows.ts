@@ -46,6 +46,7 @@ import {
 import type { LbTcNetns } from '../../datapath/lb-tc-harness.js';
 import {
   clearMaps,
+  costTcpFrame,
   createLbTcNetns,
   NODE,
   POD,
@@ -154,21 +155,7 @@ export function mapMemlock(fd: number): number {
 /** An ACK of flow i to the frontend: Ethernet + IPv4 + TCP + 64 bytes. */
 function ackFrame(i: number): Buffer {
   const c = clientOf(i);
-  const f = Buffer.alloc(14 + 20 + 20 + 64);
-  f.writeUInt16BE(0x0800, 12);
-  const ip = f.subarray(14);
-  ip.writeUInt8(0x45, 0);
-  ip.writeUInt16BE(20 + 20 + 64, 2);
-  ip.writeUInt8(64, 8);
-  ip.writeUInt8(IPPROTO.TCP, 9);
-  Buffer.from(c.address.split('.').map(Number)).copy(ip, 12);
-  Buffer.from(NODE.split('.').map(Number)).copy(ip, 16);
-  const t = ip.subarray(20);
-  t.writeUInt16BE(c.port, 0);
-  t.writeUInt16BE(FRONTEND_PORT, 2);
-  t.writeUInt8(5 << 4, 12);
-  t.writeUInt8(0x10, 13); // ACK
-  return f;
+  return costTcpFrame(c.address, c.port, NODE, FRONTEND_PORT, 0x10 /* ACK */);
 }
 
 /** A deterministic sequence of flow indices (xorshift), the same in every run and mode. */
