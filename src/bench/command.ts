@@ -15,6 +15,7 @@ import { writeCharts } from './charts.js';
 import { renderReport } from './report.js';
 import type { BenchResults } from './results.js';
 import { machineInfo, readResults, writeResults } from './results.js';
+import type { Scenario } from './runner.js';
 import { runBench } from './runner.js';
 import { scenarioNames, selectScenarios } from './scenarios/index.js';
 
@@ -42,6 +43,8 @@ export interface BenchCommandOptions {
   readonly cpu?: number | undefined;
   /** Service counts for the scenarios that scale with them (--services). */
   readonly services?: readonly number[] | undefined;
+  /** Modes to run (--modes); undefined runs all. Scenarios with none of them are skipped. */
+  readonly modes?: readonly string[] | undefined;
   /** Also write docs/benchmarks.md (refused with quick: the docs show a full run). */
   readonly docs: boolean;
   /** The sluice version recorded in results.json. */
@@ -81,6 +84,25 @@ export function docsPreface(recordedRuns: number): string {
   ].join('\n');
 }
 
+/**
+ * The scenarios that run one of `modes` (all of them without --modes). A mode no selected
+ * scenario has is refused with the ones they do have, rather than running nothing.
+ */
+export function withModes(
+  scenarios: readonly Scenario[],
+  modes: readonly string[] | undefined,
+): Scenario[] {
+  if (!modes) return [...scenarios];
+  const known = [...new Set(scenarios.flatMap((s) => s.modes))];
+  const unknown = modes.filter((m) => !known.includes(m));
+  if (unknown.length > 0) {
+    throw new BenchError(
+      `--modes: ${unknown.join(', ')} is not a mode of ${scenarios.map((s) => s.name).join(', ')} (modes: ${known.join(', ')})`,
+    );
+  }
+  return scenarios.filter((s) => s.modes.some((m) => modes.includes(m)));
+}
+
 export async function runBenchCommand(options: BenchCommandOptions): Promise<BenchOutcome> {
   const stderr = options.stderr ?? process.stderr;
   const stdout = options.stdout ?? process.stdout;
@@ -88,9 +110,12 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     await render(readResults(options.from), options, stderr, stdout);
     return 'done';
   }
-  const scenarios = selectScenarios(options.scenarios);
+  const scenarios = withModes(selectScenarios(options.scenarios), options.modes);
   if (options.docs && options.quick) {
     throw new BenchError('--docs records a full run: drop --quick');
+  }
+  if (options.docs && options.modes) {
+    throw new BenchError('--docs records every mode: drop --modes');
   }
   const cpus = availableParallelism();
   if (options.cpu !== undefined && (options.cpu < 0 || options.cpu >= cpus)) {
@@ -126,6 +151,7 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
       quick: options.quick,
       cpu: options.cpu,
       services: options.services,
+      modes: options.modes,
       signal: controller.signal,
       write: (text) => void stderr.write(text),
       sluice: options.sluice,

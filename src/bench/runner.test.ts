@@ -186,6 +186,41 @@ describe('plans', () => {
     );
   });
 
+  it('run only the selected modes (--modes), and set up no plan left without one', async () => {
+    const calls: string[] = [];
+    const setups: number[] = [];
+    const scenario: Scenario = {
+      name: 'sel',
+      modes: ['A', 'B', 'C'],
+      metrics: [{ name: 'rate', unit: 'ops/s', better: 'higher' }],
+      plan: () =>
+        [1, 2].map((n) => ({
+          params: { n },
+          modes: n === 1 ? ['A', 'B'] : ['A'],
+          setup: () => {
+            setups.push(n);
+            return Promise.resolve();
+          },
+          run: (mode: string) => {
+            calls.push(`${n}${mode}`);
+            return Promise.resolve({ rate: 1 });
+          },
+        })),
+    };
+    const rows = await runScenario(scenario, {
+      ...quiet,
+      runs: 1,
+      modes: ['B', 'C'],
+      signal: new AbortController().signal,
+    });
+    assert.deepEqual(calls, ['1B']);
+    assert.deepEqual(setups, [1]);
+    assert.deepEqual(
+      rows.map((r) => [r.params.n, r.mode]),
+      [[1, 'B']],
+    );
+  });
+
   it('refuses a plan mode the scenario does not have', async () => {
     const scenario: Scenario = {
       name: 'bad',

@@ -33,6 +33,11 @@ export interface ScenarioOptions {
   readonly cpu: number | undefined;
   /** Service counts to measure at (--services), for scenarios that scale with them. */
   readonly services?: readonly number[] | undefined;
+  /**
+   * The modes to run (--modes), by name; undefined runs every mode. A scenario with none of
+   * them runs nothing, so one slow comparison can be repeated without the rest.
+   */
+  readonly modes?: readonly string[] | undefined;
 }
 
 export interface RunContext {
@@ -123,26 +128,37 @@ function formatSamples(samples: Samples, metrics: readonly MetricSpec[]): string
     .join(', ');
 }
 
-/** The modes a plan runs, in the scenario's order. */
-export function planModes(scenario: Scenario, plan: ScenarioPlan): string[] {
-  if (!plan.modes) return [...scenario.modes];
-  for (const m of plan.modes) {
+/** The modes a plan runs, in the scenario's order, narrowed to `selected` (--modes) if given. */
+export function planModes(
+  scenario: Scenario,
+  plan: ScenarioPlan,
+  selected?: readonly string[],
+): string[] {
+  for (const m of plan.modes ?? []) {
     if (!scenario.modes.includes(m)) {
       throw new Error(`${scenario.name}: plan mode '${m}' is not one of the scenario's modes`);
     }
   }
-  return scenario.modes.filter((m) => plan.modes?.includes(m));
+  return scenario.modes.filter(
+    (m) => (!plan.modes || plan.modes.includes(m)) && (!selected || selected.includes(m)),
+  );
 }
 
 /** Runs one scenario's modes interleaved, per plan, and summarizes each (mode, metric). */
 export async function runScenario(scenario: Scenario, options: RunOptions): Promise<ResultRow[]> {
   options.signal.throwIfAborted();
-  const plans = [scenario.plan(options)].flat();
+  // A plan left with no mode by --modes is not set up at all (no lab for nothing to run).
+  const plans = [scenario.plan(options)]
+    .flat()
+    .filter((p) => planModes(scenario, p, options.modes).length > 0);
   const progress = new ScenarioProgress({
     scenario: scenario.name,
     index: options.index ?? 1,
     count: options.count ?? 1,
-    totalSlots: plans.reduce((n, p) => n + planModes(scenario, p).length * options.runs, 0),
+    totalSlots: plans.reduce(
+      (n, p) => n + planModes(scenario, p, options.modes).length * options.runs,
+      0,
+    ),
     write: options.write,
   });
   const rows: ResultRow[] = [];
@@ -201,7 +217,7 @@ async function runPlan(
   notes: PlanNotes,
   progress: ScenarioProgress,
 ): Promise<ResultRow[]> {
-  const modes = planModes(scenario, plan);
+  const modes = planModes(scenario, plan, options.modes);
   const samples = new Map<string, Map<string, number[]>>(
     modes.map((mode) => [mode, new Map(scenario.metrics.map((m) => [m.name, []]))]),
   );

@@ -29,6 +29,7 @@ interface BenchFlags {
   out: string;
   cpu?: number;
   services?: number[];
+  modes?: string[];
   docs: boolean;
   from?: string;
 }
@@ -58,6 +59,11 @@ export function registerBench(program: Command): void {
       'service counts for scenarios that scale with them, e.g. 1,1000,10000',
       (value: string) => value.split(',').map((n) => integer(1)(n.trim())),
     )
+    .option(
+      '--modes <list>',
+      'run only these modes, e.g. sluice-xdp,xdp-fwd (scenarios without any are skipped; not with --docs)',
+      (value: string) => value.split(',').map((m) => m.trim()),
+    )
     .option('--docs', 'also write docs/benchmarks.md from this run (not with --quick)', false)
     .option(
       '--from <dir>',
@@ -81,6 +87,7 @@ export function registerBench(program: Command): void {
           out: flags.out,
           cpu: flags.cpu,
           services: flags.services,
+          modes: flags.modes,
           docs: flags.docs,
           from: flags.from,
           sluice: version(),

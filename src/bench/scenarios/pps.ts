@@ -683,14 +683,15 @@ export const ppsScenario: Scenario = {
     return availableModes();
   },
   metrics: METRICS,
-  plan({ quick, services, cpu }: ScenarioOptions) {
+  plan({ quick, services, cpu, modes: selected }: ScenarioOptions) {
     checkBuilt();
     const cpuCount = cpus().length;
     const nodeCpu = cpu ?? (cpuCount > 1 ? 1 : 0);
     if (nodeCpu >= cpuCount) throw new BenchError(`pps: CPU ${nodeCpu} does not exist`);
     const placements: Placement[] = cpuCount > 1 ? ['split', 'shared'] : ['shared'];
     const scales = services ?? (quick ? QUICK_SCALES : DEFAULT_SCALES);
-    const modes = availableModes();
+    // Labs are brought up only for the modes that run (--modes).
+    const modes = availableModes().filter((m) => !selected || selected.includes(m));
     const plans: ScenarioPlan[] = [];
     for (const n of scales) {
       const shared: Shared = { labs: new Map(), manifestDir: '' };
