@@ -124,13 +124,18 @@ static __always_inline int nat4_snat_claim(struct ct4_entry *e, __u8 proto, __u6
 	for (i = 0; i < SNAT_TRIES; i++) {
 		e->snat_port = bpf_htons(snat_port_min + (start + i) % range);
 		ct4_reply_key(e, proto, &key);
-		/* NOEXIST first: a free port (the common case) costs one insert, no lookup, and
-		 * another CPU claiming the same port right now cannot win it too. */
-		if (!bpf_map_update_elem(&ct4, &key, e, BPF_NOEXIST))
-			return 0;
+		/* Look before inserting: an LRU map takes a node off its free list before it checks
+		 * the key, so an insert that fails because the key exists costs ~4x a lookup. Keys of
+		 * expired flows stay until the LRU evicts them, so on a busy node most ports of a
+		 * backend have one. A free port is then taken with NOEXIST, so that another CPU
+		 * claiming the same port right now cannot win it too. */
 		old = bpf_map_lookup_elem(&ct4, &key);
-		if (old && !ct4_alive(old, now) && !bpf_map_update_elem(&ct4, &key, e, BPF_ANY))
+		if (!old) {
+			if (!bpf_map_update_elem(&ct4, &key, e, BPF_NOEXIST))
+				return 0;
+		} else if (!ct4_alive(old, now) && !bpf_map_update_elem(&ct4, &key, e, BPF_ANY)) {
 			return 0;
+		}
 	}
 	return -1;
 }
