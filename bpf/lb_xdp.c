@@ -6,6 +6,7 @@
  *   parse --- not IPv4 / not TCP-UDP ----------------------------------------> XDP_PASS
  *         |-- malformed --------------------------------------------------> XDP_DROP (counted)
  *         `-- first fragment to a frontend --------------------------------> XDP_DROP (counted)
+ *   not to a frontend nor to this node's address (xdp_balances) -----------> XDP_PASS (TC's)
  *   conntrack lookup (ct4, shared with TC)
  *     hit:  ----------------------------------------------------------.
  *     miss: service lookup -> backend select -> NAT plan -> ct create -+-> FIB lookup of the
@@ -46,6 +47,18 @@ static __always_inline int xdp_fragment(struct lb_ctx *c, __u32 len)
 	return XDP_DROP;
 }
 
+/* What XDP balances: packets to a frontend, and anything to this node's own address (NodePort
+ * flows, and the replies of the flows it SNATs, whose destination is node_ipv4). The rest, the
+ * node's pods' traffic above all, is TC's: TC looks every packet up in conntrack anyway (replies
+ * of flows it translated without SNAT, DSR options to learn), so looking here too would only pay
+ * the same cold conntrack buckets twice for a packet XDP passes. That keeps traffic for no
+ * frontend at two service lookups, whose buckets the node's few frontends keep warm. */
+static __always_inline bool xdp_balances(const struct ipv4_packet *p)
+{
+	return p->daddr == node_ipv4 || lb4_lookup_service(p->daddr, p->dport, p->proto, LB_SCOPE_EXTERNAL) ||
+	       lb4_lookup_service(p->daddr, p->dport, p->proto, LB_SCOPE_INTERNAL);
+}
+
 /* Hands the packet to TC, which translates it by the conntrack entry found or made here. */
 static __always_inline int xdp_handoff(__u32 len)
 {
@@ -77,6 +90,9 @@ int lb_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (ret == PARSE_FRAGMENT)
 		return xdp_fragment(&c, len);
+
+	if (!xdp_balances(&c.pkt))
+		return XDP_PASS;
 
 	c.now = bpf_ktime_get_ns();
 	stage_ct_lookup(&c);

@@ -22,6 +22,7 @@ import {
   clearMaps,
   CLIENT,
   CLUSTER_CIDR,
+  CLUSTER_IP,
   createLbTcNetns,
   LB_IP,
   MAC,
@@ -54,6 +55,12 @@ const S = {
     frontend: { address: LB_IP, port: 53, proto: 'udp' },
     flags: LbServiceFlag.LOADBALANCER,
     backends: [{ id: 41, address: POD_B, port: 5353 }],
+  },
+  clusterIpRemote: {
+    serviceId: 6,
+    frontend: { address: CLUSTER_IP, port: 80, scope: 'internal' },
+    flags: LbServiceFlag.CLUSTER_IP,
+    backends: [{ id: 61, address: POD_B, port: 8080 }],
   },
   clusterEmpty: {
     serviceId: 9,
@@ -301,6 +308,40 @@ describe('lb_xdp: the XDP fast path, every forwarding mode', () => {
         CT_FORWARD: 1,
         DELIVER_REDIRECT: 1,
       });
+    });
+  });
+
+  describe("traffic to the node's pods", () => {
+    it('a reply to a pod (a ClusterIP flow TC sent away without SNAT) is left to TC: not looked up, not counted', () => {
+      programService(tc, S.clusterIpRemote);
+      const out = { src: POD, sport: 33000, dst: CLUSTER_IP, dport: 80 };
+      assert.equal(
+        ns.testRun(tc.program('lb_tc_ingress'), buildPacket(tcp('S')(out)), { dev: 'p1' }).retval,
+        TcAction.REDIRECT,
+      );
+      const key = forwardKey(out, IPPROTO.TCP);
+      const before = entry(key);
+      const reply = tcp('SA')({ src: POD_B, sport: 8080, dst: POD, dport: 33000 });
+      const r = run('snat', reply);
+      assert.equal(r.retval, XdpAction.PASS);
+      assert.ok(r.data.equals(buildPacket(reply)), 'untouched');
+      assert.deepEqual(entry(key), before, 'the flow is not updated at XDP');
+      assert.deepEqual(counted(), { NEW_FLOW: 1, DELIVER_REDIRECT: 1 }, 'no XDP verdict');
+      const t = runTc('ingress', reply);
+      assert.equal(t.retval, TcAction.REDIRECT);
+      assertPacket(
+        t.data,
+        tcp('SA')({
+          src: CLUSTER_IP,
+          sport: 80,
+          dst: POD,
+          dport: 33000,
+          ttl: 63,
+          eth: { src: MAC.p1, dst: MAC.pod },
+        }),
+        'reverse-translated by TC, to the pod',
+      );
+      assert.equal(entry(key).state, CtState.ESTABLISHED);
     });
   });
 
