@@ -104,6 +104,9 @@ export const COMPARISONS: Readonly<Record<string, Comparison>> = {
         against: 'xdp-fwd',
       },
       { mode: 'sluice-xdp', metric: 'pps', percent: 200, against: 'sluice-tc' },
+      // The same XDP path forwarding by DSR (lb.mode dsr): no SNAT port per new flow, so no
+      // ~64.5k new flows/s cap with one backend (docs/pps.md).
+      { mode: 'sluice-xdp-dsr', metric: 'pps', percent: 800, params: { flows: 'new' } },
     ],
   },
 };

@@ -20,7 +20,8 @@
  *
  * Modes: `iptables` (legacy backend, see connect.ts) and `nftables` (kube-proxy's modes),
  * `sluice-tc` (the agent: NodePort balanced per packet at TC on fab0), `sluice-xdp` (the agent
- * with lb_xdp on fab0, XDP_TX towards node 1; the lab prepared by prepareLabForXdp), and the
+ * with lb_xdp on fab0, XDP_TX towards node 1; the lab prepared by prepareLabForXdp),
+ * `sluice-xdp-dsr` (the same with lb.mode dsr: no SNAT, the frontend in an IPv4 option), and the
  * machine's ceilings in a lab with no proxy: `xdp-drop` (count and drop at node 0's fab0,
  * counted there) and `xdp-tx` (swap MACs and XDP_TX at fab0; counted where the frames land,
  * the external namespace's eth0): the interface's ceilings; and `xdp-fwd`, the path's ceiling
@@ -76,6 +77,7 @@ const ALL_MODES = [
   'nftables',
   'sluice-tc',
   'sluice-xdp',
+  'sluice-xdp-dsr',
   'xdp-drop',
   'xdp-tx',
   'xdp-fwd',
@@ -125,6 +127,20 @@ const XDP_CONFIG = {
   xdp: { enabled: true, mode: 'native', interfaces: ['fab0'] },
 } as const satisfies AgentConfigOverrides;
 
+/**
+ * sluice-xdp with `lb.mode: dsr`: node 0 sends each flow to node 1 with the frontend in an IPv4
+ * option instead of SNAT (dsr.h), so a new flow claims no SNAT port and writes one conntrack
+ * entry at node 0 (node 1's TC learns the other), and the ~64.5k new flows/s cap of a SNATing
+ * forwarder with one backend ("Fairness settings", docs/pps.md) does not apply.
+ */
+const XDP_DSR_CONFIG = {
+  ...XDP_CONFIG,
+  lb: { mode: 'dsr' },
+} as const satisfies AgentConfigOverrides;
+
+/** The modes whose node 0 runs lb_xdp (their notes say what carried the packets). */
+const LB_XDP_MODES: readonly Mode[] = ['sluice-xdp', 'sluice-xdp-dsr'];
+
 /** Why a mode cannot run on this build, or undefined when it can (every mode runs today). */
 export function unavailableReason(_mode: Mode): string | undefined {
   return undefined;
@@ -153,6 +169,12 @@ const LAB_OF_MODE: Record<Mode, LabKind> = {
   nftables: { proxy: 'nftables', name: benchLabName('ppn') },
   'sluice-tc': { proxy: 'sluice', name: benchLabName('ppt'), agentConfig: SLUICE_CONFIG },
   'sluice-xdp': { proxy: 'sluice', name: benchLabName('ppx'), agentConfig: XDP_CONFIG, xdp: true },
+  'sluice-xdp-dsr': {
+    proxy: 'sluice',
+    name: benchLabName('ppd'),
+    agentConfig: XDP_DSR_CONFIG,
+    xdp: true,
+  },
   'xdp-drop': { proxy: 'none', name: benchLabName('ppb') },
   'xdp-tx': { proxy: 'none', name: benchLabName('ppb') },
   // Its own lab: prepared for XDP as sluice-xdp's is (the interface ceilings' lab is not).
@@ -393,7 +415,7 @@ async function countingFor(mode: Mode, l: PpsLab): Promise<Counting> {
 }
 
 /** The modes whose program on node 0's fab0 sends packets on with XDP_TX. */
-const XDP_TX_MODES: readonly Mode[] = ['sluice-xdp', 'xdp-tx', 'xdp-fwd'];
+const XDP_TX_MODES: readonly Mode[] = [...LB_XDP_MODES, 'xdp-tx', 'xdp-fwd'];
 
 /**
  * Frames node 0's fab0 sent on with XDP_TX, from the veth's own counters (ethtool -S), whatever
@@ -531,7 +553,7 @@ export async function measure(
     }
     await refreshNeighbours(l);
     ctx.signal.throwIfAborted();
-    const pathBefore = mode === 'sluice-xdp' ? await pathCounters(l) : undefined;
+    const pathBefore = LB_XDP_MODES.includes(mode) ? await pathCounters(l) : undefined;
     const txBefore = XDP_TX_MODES.includes(mode) ? await fab0XdpTx(l) : undefined;
     const before = await counter.packets();
     const cpuBefore = threadCpuNs(fabPid);
