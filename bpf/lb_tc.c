@@ -226,8 +226,11 @@ static __always_inline int lb4_tc(struct __sk_buff *skb, __u8 hook)
 	}
 
 	c.now = bpf_ktime_get_ns();
-	if (hook == LB_HOOK_INGRESS)
-		stage_dsr_learn(skb, &c.pkt, c.now);
+	if (hook == LB_HOOK_INGRESS && stage_dsr_learn(skb, &c.pkt, c.now)) {
+		c.verdict = VERDICT_PASS_DSR_FLOW;
+		ret = TC_ACT_OK;
+		goto out;
+	}
 	stage_ct_lookup(&c);
 	if (c.ct) {
 		c.verdict = c.dir == CT_DIR_FORWARD ? VERDICT_CT_FORWARD : VERDICT_CT_REPLY;

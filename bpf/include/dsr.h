@@ -123,8 +123,11 @@ static __always_inline int dsr4_push_opt(struct __ctx_buff *ctx, const struct ip
 /* ---- Stage: DSR learn (the backend's node, TC ingress) -------------------------------- *
  * A TCP/UDP packet carrying the option: the REPLY entry (backend -> client) that gives the
  * backend's replies the frontend as source is created, or refreshed by the packet (TCP state as
- * a forward packet). The packet itself goes on through the pipeline untouched. */
-static __always_inline void stage_dsr_learn(struct __ctx_buff *ctx, const struct ipv4_packet *p, __u64 now)
+ * a forward packet). Returns true when the packet carried the option: it is a DSR flow's packet
+ * to its backend, already translated by the balancing node, which the rest of the pipeline
+ * could only look up in vain (no FORWARD entry is keyed by a backend; its frontend is not
+ * here), so the program passes it as it came. */
+static __always_inline bool stage_dsr_learn(struct __ctx_buff *ctx, const struct ipv4_packet *p, __u64 now)
 {
 	void *data_end = ctx_data_end(ctx);
 	struct dsr_opt4 *opt = ctx_data(ctx) + ETH_HLEN + sizeof(struct iphdr);
@@ -133,9 +136,9 @@ static __always_inline void stage_dsr_learn(struct __ctx_buff *ctx, const struct
 	struct ct4_key key = {};
 
 	if (p->l4_off - p->l3_off < sizeof(struct iphdr) + DSR_OPT_LEN)
-		return;
+		return false;
 	if ((void *)(opt + 1) > data_end || opt->type != DSR_OPT_TYPE || opt->len != DSR_OPT_LEN)
-		return;
+		return false;
 	key.saddr = p->daddr;
 	key.daddr = p->saddr;
 	key.sport = p->dport;
@@ -146,7 +149,7 @@ static __always_inline void stage_dsr_learn(struct __ctx_buff *ctx, const struct
 	if (e && ct4_alive(e, now) && (e->flags & CT_F_DSR) && e->frontend_addr == opt->address &&
 	    e->frontend_port == opt->port && !ct4_reopens(e, p->proto, p->tcp_flags)) {
 		ct4_update(e, p->proto, CT_DIR_FORWARD, p->tcp_flags, now);
-		return;
+		return true;
 	}
 	fresh.client_addr = p->saddr;
 	fresh.client_port = p->sport;
@@ -163,6 +166,7 @@ static __always_inline void stage_dsr_learn(struct __ctx_buff *ctx, const struct
 	fresh.expires_ns = now + ct4_timeout_ns(p->proto, fresh.state);
 	if (!bpf_map_update_elem(&ct4, &key, &fresh, BPF_ANY))
 		verdict_count(VERDICT_DSR_LEARNED, ctx_len(ctx));
+	return true;
 }
 
 #endif

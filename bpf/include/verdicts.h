@@ -18,6 +18,8 @@ enum verdict {
 	VERDICT_PASS_OTHER_PROTO = 4,   /* neither TCP, UDP nor ICMP */
 	VERDICT_PASS_ICMP = 5,          /* ICMP that is not an error about a tracked flow */
 	VERDICT_PASS_TCP_RST = 6,       /* a TCP RST to a frontend with no flow: nothing to reset */
+	VERDICT_PASS_DSR_FLOW = 7,      /* a DSR flow's packet to its backend here: REPLY entry learned
+					 * or refreshed (dsr.h), the packet goes on as it came */
 
 	/* The packet was translated. */
 	VERDICT_NEW_FLOW = 16,          /* frontend hit: backend selected, DNAT (+SNAT), entries made */

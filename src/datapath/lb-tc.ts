@@ -29,6 +29,7 @@ export const Verdict = {
   PASS_OTHER_PROTO: 4,
   PASS_ICMP: 5,
   PASS_TCP_RST: 6,
+  PASS_DSR_FLOW: 7,
   NEW_FLOW: 16,
   CT_FORWARD: 17,
   CT_REPLY: 18,

@@ -427,6 +427,12 @@ describe('lb_xdp: the XDP fast path, every forwarding mode', () => {
       const learn = runTc('ingress', toB);
       assert.equal(learn.retval, TcAction.OK);
       assert.ok(learn.data.equals(toB), 'passed untouched to the stack (and the pod)');
+      // Node A's XDP and node B's TC share the counters here (one pinned map).
+      assert.deepEqual(
+        counted(),
+        { NEW_FLOW: 1, DELIVER_XDP_TX: 1, DSR_LEARNED: 1, PASS_DSR_FLOW: 1 },
+        'learned, then passed without the rest of the pipeline',
+      );
       const key: Ct4KeyValue = {
         saddr: POD_B,
         daddr: CLIENT,
@@ -450,8 +456,17 @@ describe('lb_xdp: the XDP fast path, every forwarding mode', () => {
         'reply from the service address',
       );
       assert.equal(entry(key).state, CtState.ESTABLISHED);
-      assert.equal(counted().DSR_LEARNED, 1);
-      assert.equal(counted().CT_REPLY, 1);
+      const ack = run('dsr', tcp('A')(client(30082))).data;
+      assert.ok(runTc('ingress', ack).data.equals(ack), 'the next packet passes untouched too');
+      assert.deepEqual(counted(), {
+        NEW_FLOW: 1,
+        CT_FORWARD: 1,
+        DELIVER_XDP_TX: 2,
+        DSR_LEARNED: 1,
+        PASS_DSR_FLOW: 2,
+        CT_REPLY: 1,
+        DELIVER_STACK: 1,
+      });
     });
 
     it("clients of the cluster (a pod, the node) keep SNAT: the service's reply would be a martian", () => {
