@@ -9,7 +9,7 @@
  * either direction is translated with one lookup, and a removed backend keeps serving its
  * flows (make-before-break) because nothing else is read. State and lifetime are kept equal in
  * both: a state change writes both, and so does a refresh, which happens at most once a second
- * per flow. An entry whose expires_ns has passed is dead: the datapath ignores it, the LRU
+ * per flow (every half timeout, for timeouts under two seconds). An entry whose expires_ns has passed is dead: the datapath ignores it, the LRU
  * recycles it, and the agent's garbage collection may delete it (and its peer).
  *
  * Timeouts are load-time config (.rodata, seconds), defaults as Cilium's.
@@ -163,23 +163,34 @@ static __always_inline bool ct4_reopens(const struct ct4_entry *e, __u8 proto, _
 	       e->state >= CT_STATE_FIN;
 }
 
+/* How far a packet must push a flow's expiry before the entries are written again: a second,
+ * or half the timeout when that is shorter. With a flat second, a flow under a timeout of one
+ * second or less was never refreshed (its expiry can only grow by a second once it has passed)
+ * and died a timeout after its first packet however busy it was: a new backend, a new SNAT
+ * port, its replies lost. */
+static __always_inline __u64 ct4_refresh_step(__u64 timeout)
+{
+	return timeout < 2 * NSEC_PER_SEC ? timeout / 2 : NSEC_PER_SEC;
+}
+
 /* Accounts a packet of a live flow seen in direction dir: TCP state, flags, lifetime. Writes
- * only on a change of state or when the lifetime grows by a second or more, and then writes the
- * peer entry too (recreating it if the LRU recycled it). */
+ * only on a change of state or when the lifetime grows by ct4_refresh_step or more, and then
+ * writes the peer entry too (recreating it if the LRU recycled it). */
 static __always_inline void ct4_update(struct ct4_entry *e, __u8 proto, __u8 dir, __u8 tcp_flags, __u64 now)
 {
 	__u8 flags = e->flags;
 	__u8 state = e->state;
 	struct ct4_entry *peer;
 	struct ct4_key pkey;
-	__u64 expires;
+	__u64 expires, timeout;
 
 	if (dir == CT_DIR_REPLY)
 		flags |= CT_F_SEEN_REPLY;
 	if (proto == IPPROTO_TCP)
 		state = ct4_tcp_next(state, &flags, dir, tcp_flags);
-	expires = now + ct4_timeout_ns(proto, state);
-	if (state == e->state && flags == e->flags && expires < e->expires_ns + NSEC_PER_SEC)
+	timeout = ct4_timeout_ns(proto, state);
+	expires = now + timeout;
+	if (state == e->state && flags == e->flags && expires < e->expires_ns + ct4_refresh_step(timeout))
 		return;
 	e->state = state;
 	e->flags = flags;

@@ -169,6 +169,41 @@ describe('lb_tc config', () => {
     });
   });
 
+  it('a flow under a 1 s timeout is kept alive by its packets (refreshed every half timeout)', () => {
+    withObject({ nodeIPv4: NODE, ctTimeouts: { udp: 1 } }, (obj) => {
+      programService(obj, { ...remote, frontend: { ...remote.frontend, proto: 'udp' } });
+      const packet: PacketSpec = {
+        ipv4: { src: CLIENT, dst: NODE },
+        udp: { sport: 40000, dport: 30082 },
+        payload: 'ping',
+      };
+      const key = { ...fwdKey(40000, 30082), proto: IPPROTO.UDP };
+      assert.equal(send(obj, packet).retval, TcAction.REDIRECT);
+      const first = obj.maps.ct4.lookup(key);
+      assert.ok(first);
+      // As if written half a second ago: alive for another half second. A second packet of the
+      // flow must push its expiry out again (a flat one-second step never did under a 1 s
+      // timeout: the flow died a second after its first packet, however busy).
+      const aged = { ...first, expires_ns: process.hrtime.bigint() + 500_000_000n };
+      obj.maps.ct4.update(key, aged);
+      const replyKey = {
+        saddr: POD_B,
+        daddr: NODE,
+        sport: 8080,
+        dport: first.snat_port,
+        proto: IPPROTO.UDP,
+        dir: CtDir.REPLY,
+      };
+      obj.maps.ct4.update(replyKey, aged);
+      assert.equal(send(obj, packet).retval, TcAction.REDIRECT);
+      const after = obj.maps.ct4.lookup(key);
+      assert.equal(after?.created_ns, first.created_ns, 'the same flow, not a new one');
+      assert.equal(after.snat_port, first.snat_port);
+      assert.ok(after.expires_ns > aged.expires_ns, 'refreshed');
+      assert.equal(obj.maps.ct4.lookup(replyKey)?.expires_ns, after.expires_ns, 'both entries');
+    });
+  });
+
   it('pinned maps: a reloaded program continues the flows of the one before', () => {
     const root = mkdtempSync(join(BPFFS, 'sluice-test-lbtc-'));
     try {
