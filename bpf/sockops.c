@@ -36,6 +36,14 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
  * fall back to the stack whatever the kernel's TCP memory (the loader may lower it). */
 const volatile __u32 backlog_max = 1U << 30;
 
+/* Load-time config: the keepalive an accelerated socket with a local peer gets (see
+ * sockmap_probe_peer): first probe after this many seconds without a segment from the peer,
+ * then one every peer_probe_interval_s; a peer that answers none of peer_probe_count probes is
+ * given up (ETIMEDOUT), as any TCP keepalive would. */
+const volatile __u32 peer_probe_idle_s = 10;
+const volatile __u32 peer_probe_interval_s = 5;
+const volatile __u32 peer_probe_count = 127; /* the kernel's maximum (MAX_TCP_KEEPCNT) */
+
 /* An IPv4 connection: an AF_INET socket, or an AF_INET6 one whose both ends are v4-mapped
  * (::ffff:a.b.c.d: a dual-stack listener's accepted sockets, iperf3's and many servers'). Its
  * local_ip4/remote_ip4 hold the IPv4 addresses either way, so both ends of a connection get
@@ -108,6 +116,49 @@ static __always_inline __u32 sockmap_tune(struct bpf_sock_ops *ctx, struct sockm
 	return flags;
 }
 
+/* A reset from the peer can be lost, so an accelerated socket probes a local peer it hears
+ * nothing from (TCP keepalive).
+ *
+ * Why. Redirected bytes wait on the receiver's psock and are charged to its sk_rmem_alloc
+ * (6.13+: "tcp_bpf: Add sk_rmem_alloc related logic for tcp_bpf ingress redirection") with no
+ * receive window to bound them. A segment that arrives while the receiving socket is owned by
+ * its user (inside recv() or send(), e.g. draining that backlog) goes to the socket backlog,
+ * and tcp_add_backlog() drops it when sk_backlog.len + sk_rmem_alloc is over
+ * 2 * sk_rcvbuf + sk_sndbuf / 2 + 64 KiB (about 360 KB for a socket that never autotuned:
+ * nothing does for redirected bytes). Data, FIN and ACKs are retransmitted, an RST is not: a
+ * peer that aborts (SO_LINGER 0, close with unread data, a killed process) while this socket
+ * is that far behind is never noticed, and a socket that only waits to read hangs for good
+ * (seen in the lab: sk_drops 1, kfree_skb reason SOCKET_BACKLOG in tcp_v4_rcv, the server read
+ * every byte sent before the reset and then waited). The aborted peer has left the sockhash,
+ * and a probe to it gets a fresh RST from its kernel, which this socket (by then idle) takes.
+ * Over the stack this does not happen: the window keeps sk_rmem_alloc within sk_rcvbuf.
+ *
+ * Only when the peer is a local accelerated pod (remote peers behave as over the stack), and
+ * only when the application did not set SO_KEEPALIVE itself (a listener's setting is inherited
+ * by its accepted sockets; an application may still change it afterwards). Redirected bytes
+ * move no TCP timestamps, so every such connection sends one probe and gets one ACK through
+ * the stack per peer_probe_idle_s; with peer_probe_count probes a live peer is never given up
+ * (it would have to miss all of them, peer_probe_count * peer_probe_interval_s seconds). */
+static __always_inline void sockmap_probe_peer(struct bpf_sock_ops *ctx)
+{
+	struct sockmap_pod_key peer_key = { .address = ctx->remote_ip4 };
+	struct sockmap_pod *peer = bpf_map_lookup_elem(&sockmap_pods, &peer_key);
+	int on = 0, v;
+
+	if (!peer || !(peer->flags & SOCKMAP_POD_ACCELERATE) || !peer_probe_idle_s)
+		return;
+	if (bpf_getsockopt(ctx, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) || on)
+		return;
+	v = (int)peer_probe_idle_s;
+	bpf_setsockopt(ctx, SOL_TCP, TCP_KEEPIDLE, &v, sizeof(v));
+	v = (int)peer_probe_interval_s;
+	bpf_setsockopt(ctx, SOL_TCP, TCP_KEEPINTVL, &v, sizeof(v));
+	v = (int)peer_probe_count;
+	bpf_setsockopt(ctx, SOL_TCP, TCP_KEEPCNT, &v, sizeof(v));
+	on = 1;
+	bpf_setsockopt(ctx, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+}
+
 /* Where the peer's sk_msg finds this socket to read its backlog (sockmap_peer_backlogged). */
 static __always_inline void sockmap_remember(struct bpf_sock_ops *ctx, struct sockmap_key *key)
 {
@@ -167,6 +218,7 @@ static __always_inline void sockmap_established(struct bpf_sock_ops *ctx, bool p
 			conn.flags |= SOCKMAP_CONN_ACCELERATED;
 			sockmap_count(SOCKMAP_STAT_ADDED, 1);
 			sockmap_remember(ctx, &conn.key);
+			sockmap_probe_peer(ctx);
 		} else {
 			sockmap_count(SOCKMAP_STAT_ADD_FAILED, 1);
 		}

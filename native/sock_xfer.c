@@ -18,7 +18,9 @@
  *   --server-close-after N the server closes after reading N bytes, unread data pending (RST)
  * A slow reader: --read-pause-us N makes the server pause N µs after every read (of at most
  * --max-chunk bytes), so a bulk sender outruns it (the backpressure test of socket redirect).
- * The server prints one line per connection: `ok`, `reset at N` or `closed at N`, or `bad ...`.
+ * The server prints one line per connection: `ok`, `reset at N` or `closed at N`, or `bad ...`;
+ * a connection that hears nothing for 30 s ends too (`bad ... err=110`, `bad header`), so every
+ * connection gets its line.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -216,7 +218,10 @@ static int full_write(int fd, const void *buf, size_t n)
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
 		if (w < 0 && errno == EAGAIN) {
 			struct pollfd pf = { .fd = fd, .events = POLLOUT };
-			poll(&pf, 1, 1000);
+			if (poll(&pf, 1, 30000) == 0) {
+				errno = ETIMEDOUT; /* like run_flow: 30 s without progress ends it */
+				return -1;
+			}
 			continue;
 		}
 		if (w <= 0)
@@ -234,7 +239,12 @@ static int full_read(int fd, void *buf, size_t n)
 		ssize_t r = recv(fd, p, n, 0);
 		if (r < 0 && errno == EAGAIN) {
 			struct pollfd pf = { .fd = fd, .events = POLLIN };
-			poll(&pf, 1, 30000);
+			if (poll(&pf, 1, 30000) == 0) {
+				/* Like run_flow: a connection silent for 30 s ends (the server prints
+				 * 'bad header'), so every connection ends with an outcome line. */
+				errno = ETIMEDOUT;
+				return -1;
+			}
 			continue;
 		}
 		if (r <= 0)

@@ -26,6 +26,11 @@
 #define TCP_CONGESTION 13
 #define TCP_BPF_IW 1001
 #define TCP_CA_NAME_MAX 16
+#define SOL_SOCKET 1
+#define SO_KEEPALIVE 9
+#define TCP_KEEPIDLE 4
+#define TCP_KEEPINTVL 5
+#define TCP_KEEPCNT 6
 
 /* sockmap_pods flags. */
 #define SOCKMAP_POD_ACCELERATE (1U << 0) /* put the pod's sockets in the sockhash */

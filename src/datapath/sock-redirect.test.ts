@@ -393,6 +393,74 @@ describe('socket acceleration datapath (sockops.c)', () => {
     );
   });
 
+  // A reset can be lost: redirected bytes are charged to the receiver's sk_rmem_alloc with no
+  // window to bound them, and a segment arriving while the receiver is inside recv() or send()
+  // is dropped by tcp_add_backlog() once that is over the socket's backlog limit; TCP
+  // retransmits data and FIN, never an RST. Here nftables drops every RST+ACK (what an abort
+  // sends) in the server's namespace, so the loss is certain: each server connection, having
+  // read every byte and waiting for more, must still learn of the reset, from the keepalive
+  // probe sock_ops armed (the aborted client's kernel answers it with a bare RST, let through).
+  it('a peer reset the kernel dropped is still noticed: sock_ops arms a probe of the local peer', async () => {
+    await withAcceleration(
+      async ({ obj, cgroup, pair, server }) => {
+        accelerate(obj, pair.addr, pair.peerAddr);
+        const held = xfer(cgroup, pair.ns, pair.peerAddr, [
+          '--up',
+          '1000',
+          '--down',
+          '1000',
+          '--hold-ms',
+          '1500',
+        ]);
+        let ss = '';
+        for (let i = 0; i < 100 && !ss.includes('keepalive'); i++) {
+          await sleep(20);
+          ss = inNetns(pair.peerNs, 'ss', ['-tonH', 'sport', `= :${PORT}`]);
+        }
+        assert.equal((await held).ok, 1);
+        assert.match(ss, /timer:\(keepalive,/, `the server's socket probes its peer:\n${ss}`);
+
+        inNetns(pair.peerNs, 'nft', [
+          'add table inet sl_test; add chain inet sl_test input { type filter hook input priority 0; }; ' +
+            'add rule inet sl_test input tcp flags & (rst | ack) == rst | ack counter drop',
+        ]);
+        const before = server.lines.length;
+        const r = await xfer(cgroup, pair.ns, pair.peerAddr, [
+          '--up',
+          '50000000',
+          '--down',
+          '0',
+          '--rst-after',
+          '3000000',
+          '--conns',
+          '4',
+          '--parallel',
+          '4',
+        ]);
+        assert.deepEqual(r.results, []);
+        assert.equal(r.ok, 4);
+        // Every server connection ends with a line: sock_xfer gives up on a connection that
+        // hears nothing for 30 s ('bad ... err=110'), so the loop only has to outlast that.
+        let outcomes: string[] = [];
+        for (let i = 0; i < 2000 && outcomes.length < 4; i++) {
+          await sleep(20);
+          outcomes = server.lines.slice(before).filter((l) => /^(reset|closed|ok|bad)/.test(l));
+        }
+        assert.deepEqual(
+          outcomes,
+          Array<string>(4).fill('reset at 3000000'),
+          'every reset noticed',
+        );
+        const dropped = /counter packets (\d+)/.exec(
+          inNetns(pair.peerNs, 'nft', ['list', 'chain', 'inet', 'sl_test', 'input']),
+        )?.[1];
+        assert.ok(Number(dropped) >= 4, `the aborts' RSTs were dropped (${dropped})`);
+      },
+      [],
+      { peer_probe_idle_s: 1, peer_probe_interval_s: 1 },
+    );
+  });
+
   it('tunes a connection: congestion control and initial window by the server port', async () => {
     await withAcceleration(async ({ obj, cgroup, pair }) => {
       accelerate(obj, pair.addr, pair.peerAddr);

@@ -145,7 +145,14 @@ export const sockRedirectSpec = {
   maps: sockRedirectMaps,
   programs: SOCK_REDIRECT_PROGRAMS,
   // A peer holding more unread bytes than this makes its senders fall back to the stack.
-  rodata: { backlog_max: u32 },
+  // peer_probe_*: the keepalive of an accelerated socket with a local peer, so that a reset
+  // the kernel dropped (its backlog over the socket's limit) is still noticed (sockops.c).
+  rodata: {
+    backlog_max: u32,
+    peer_probe_idle_s: u32,
+    peer_probe_interval_s: u32,
+    peer_probe_count: u32,
+  },
 } as const satisfies ObjectSpec;
 
 /** backlog_max as sockops.c sets it (the loader may lower it; tests do). */
