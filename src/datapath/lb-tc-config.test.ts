@@ -48,6 +48,15 @@ const local = {
   frontend: { address: NODE, port: 30080 },
   backends: [{ id: 11, address: POD, port: 8080, local: true }],
 };
+/** The REPLY key of a flow to `remote` SNATed to the node's snatPort. */
+const remoteReplyKey = (snatPort: number, proto: number) => ({
+  saddr: POD_B,
+  daddr: NODE,
+  sport: 8080,
+  dport: snatPort,
+  proto,
+  dir: CtDir.REPLY,
+});
 const syn = (sport: number, dport: number): PacketSpec => ({
   ipv4: { src: CLIENT, dst: NODE },
   tcp: { sport, dport, flags: 'S' },
@@ -104,15 +113,7 @@ describe('lb_tc config', () => {
       assert.ok(e);
       const dead = { ...e, expires_ns: 1n };
       obj.maps.ct4.update(key, dead);
-      const replyKey = {
-        saddr: POD_B,
-        daddr: NODE,
-        sport: 8080,
-        dport: e.snat_port,
-        proto: IPPROTO.TCP,
-        dir: CtDir.REPLY,
-      };
-      obj.maps.ct4.update(replyKey, dead);
+      obj.maps.ct4.update(remoteReplyKey(e.snat_port, IPPROTO.TCP), dead);
       assert.equal(send(obj, syn(40003, 30082)).retval, TcAction.REDIRECT);
       assert.equal(obj.maps.ct4.lookup(fwdKey(40003, 30082))?.snat_port, e.snat_port);
     });
@@ -186,14 +187,7 @@ describe('lb_tc config', () => {
       // timeout: the flow died a second after its first packet, however busy).
       const aged = { ...first, expires_ns: process.hrtime.bigint() + 500_000_000n };
       obj.maps.ct4.update(key, aged);
-      const replyKey = {
-        saddr: POD_B,
-        daddr: NODE,
-        sport: 8080,
-        dport: first.snat_port,
-        proto: IPPROTO.UDP,
-        dir: CtDir.REPLY,
-      };
+      const replyKey = remoteReplyKey(first.snat_port, IPPROTO.UDP);
       obj.maps.ct4.update(replyKey, aged);
       assert.equal(send(obj, packet).retval, TcAction.REDIRECT);
       const after = obj.maps.ct4.lookup(key);
