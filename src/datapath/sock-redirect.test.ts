@@ -65,6 +65,11 @@ async function xfer(cgroup: string, ns: string, host: string, args: string[]): P
   return JSON.parse(r.stdout) as XferResult;
 }
 
+/** One small exchange each way on a connection then held open 1.5 s, to look at it meanwhile. */
+function heldConnection(cgroup: string, ns: string, host: string): Promise<XferResult> {
+  return xfer(cgroup, ns, host, ['--up', '1000', '--down', '1000', '--hold-ms', '1500']);
+}
+
 /** Starts sock_xfer's server in the cgroup and namespace; resolves once it listens. */
 async function startServer(
   cgroup: string,
@@ -238,14 +243,7 @@ describe('socket acceleration datapath (sockops.c)', () => {
   it('records connections and drops the records when they close', async () => {
     await withAcceleration(async ({ obj, cgroup, pair }) => {
       accelerate(obj, pair.addr, pair.peerAddr);
-      const held = xfer(cgroup, pair.ns, pair.peerAddr, [
-        '--up',
-        '1000',
-        '--down',
-        '1000',
-        '--hold-ms',
-        '1500',
-      ]);
+      const held = heldConnection(cgroup, pair.ns, pair.peerAddr);
       let records: { flags: number; local: string }[] = [];
       for (let i = 0; i < 100 && records.length < 2; i++) {
         await sleep(20);
@@ -404,14 +402,7 @@ describe('socket acceleration datapath (sockops.c)', () => {
     await withAcceleration(
       async ({ obj, cgroup, pair, server }) => {
         accelerate(obj, pair.addr, pair.peerAddr);
-        const held = xfer(cgroup, pair.ns, pair.peerAddr, [
-          '--up',
-          '1000',
-          '--down',
-          '1000',
-          '--hold-ms',
-          '1500',
-        ]);
+        const held = heldConnection(cgroup, pair.ns, pair.peerAddr);
         let ss = '';
         for (let i = 0; i < 100 && !ss.includes('keepalive'); i++) {
           await sleep(20);
@@ -481,14 +472,7 @@ describe('socket acceleration datapath (sockops.c)', () => {
           flags: TuneFlag.CONGESTION | TuneFlag.INITIAL_CWND,
         },
       );
-      const held = xfer(cgroup, pair.ns, pair.peerAddr, [
-        '--up',
-        '1000',
-        '--down',
-        '1000',
-        '--hold-ms',
-        '1500',
-      ]);
+      const held = heldConnection(cgroup, pair.ns, pair.peerAddr);
       let server: { flags: number; congestion: string } | undefined;
       for (let i = 0; i < 100 && !server; i++) {
         await sleep(20);
