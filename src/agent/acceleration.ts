@@ -284,7 +284,15 @@ export class SocketAcceleration {
           Object.hasOwn(sockRedirectSpec.maps, name),
         ),
       );
-      obj = loadObject(sockRedirectSpec, { pinRoot: config.pinRoot, maxEntries });
+      obj = loadObject(sockRedirectSpec, {
+        pinRoot: config.pinRoot,
+        maxEntries,
+        onPinReplaced: (map, change) =>
+          logger.warn(
+            { map, pinRoot: config.pinRoot },
+            `${map}: the pinned map had another shape (${change}); replaced, its counts start from 0`,
+          ),
+      });
       // sk_msg first: a socket sock_ops adds must find the verdict program on the map.
       attachSkMsgToMap(obj.program('sockmap_redirect'), obj.maps.sockmap_sockets);
       outcome = attachCgroupPinned(obj.program('sockmap_sockops'), cgroupPath, linkPin);

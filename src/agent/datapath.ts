@@ -236,6 +236,13 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
   const attachments: AttachmentReport[] = [];
   const interfaceModes: NodeDatapath['interfaceModes'] = [];
   const warnings: NodeDatapath['warnings'] = [];
+  // Counters pinned by an older sluice with fewer slots are replaced (MapSpec.counters).
+  const onPinReplaced = (map: string, change: string): void => {
+    warnings.push({
+      msg: `${map}: the pinned map had another shape (${change}); replaced, its counts start from 0`,
+      fields: { map, pinRoot },
+    });
+  };
   try {
     mkdirSync(linksDir, { recursive: true });
     let maps: LbMapHandles | undefined;
@@ -245,6 +252,7 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
       const cgroupPath = config.socketLB.cgroupPath as string; // preflight: required when enabled
       const sockLb = loadObject(sockLbSpec, {
         pinRoot,
+        onPinReplaced,
         maxEntries: sizesFor(sockLbSpec.maps, config),
       });
       objects.push(sockLb);
@@ -275,6 +283,7 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
       };
       const lbTc = loadObject(lbTcSpec, {
         pinRoot,
+        onPinReplaced,
         maxEntries: sizesFor(lbTcSpec.maps, config),
         rodata,
       });
@@ -302,6 +311,7 @@ export function openDatapath(config: AgentConfig, nodeIP: string): NodeDatapath 
       if (config.xdp.enabled) {
         const lbXdp = loadObject(lbXdpSpec, {
           pinRoot,
+          onPinReplaced,
           maxEntries: sizesFor(lbXdpSpec.maps, config),
           // The TC object's settings, all of them: the two programs share every flow.
           rodata: lbXdpRodataOf(rodata),

@@ -121,6 +121,7 @@ export const libbpf = {
   map_value_size: lib.func('uint32_t bpf_map__value_size(void *map)'),
   map_btf_key_type_id: lib.func('uint32_t bpf_map__btf_key_type_id(void *map)'),
   map_btf_value_type_id: lib.func('uint32_t bpf_map__btf_value_type_id(void *map)'),
+  map_flags: lib.func('uint32_t bpf_map__map_flags(void *map)'),
   map_set_pin_path: lib.func('int bpf_map__set_pin_path(void *map, const char *path)'),
   map_pin_path: lib.func('const char *bpf_map__pin_path(void *map)'),
   map_is_pinned: lib.func('bool bpf_map__is_pinned(void *map)'),

@@ -7,6 +7,7 @@ import { requireKernel } from '../testing/privileges.js';
 import { be16, ipv4, pad, struct, u8, u32, u64 } from './codec.js';
 import { BPFFS } from './environment.js';
 import { SluiceError } from './errors.js';
+import { mapInfoByFd } from './info.js';
 import { loadObject } from './object.js';
 
 function pinRoot(): string {
@@ -101,6 +102,34 @@ describe('loadObject', () => {
         (e: unknown) => e instanceof SluiceError && e.code === 'BPF_LOAD' && /flow_table/.test(e.message),
       );
       assert.ok(existsSync(join(root, 'flow_table')), 'the running datapath keeps its map');
+    } finally {
+      rmSync(root, { recursive: true });
+    }
+  });
+
+  it('replaces a counters map pinned with another shape (an older sluice), and says what changed', () => {
+    const root = pinRoot();
+    try {
+      const old = loadObject(packetStatsSpec, { pinRoot: root, maxEntries: { proto_stats: 4 } });
+      const flows = mapInfoByFd(old.maps.flow_table.fd, 'flow_table').id;
+      old.close();
+      const replaced: string[] = [];
+      const next = loadObject(packetStatsSpec, {
+        pinRoot: root,
+        onPinReplaced: (map, change) => replaced.push(`${map}: ${change}`),
+      });
+      try {
+        assert.equal(replaced.length, 1, replaced.join('; '));
+        assert.match(replaced[0] ?? '', /^proto_stats: max_entries 4 -> \d+$/);
+        assert.notEqual(next.maps.proto_stats.maxEntries, 4);
+        assert.equal(mapInfoByFd(next.maps.flow_table.fd, 'flow_table').id, flows, 'state maps are adopted as before');
+        assert.deepEqual(readdirSync(root).sort(), ['flow_table', 'proto_stats'], 'nothing set aside left');
+      } finally {
+        next.close();
+      }
+      // A state map of another shape is still refused, and the replaced counters pin stays.
+      assert.throws(() => loadObject(packetStatsSpec, { pinRoot: root, maxEntries: { flow_table: 99 } }), /flow_table/);
+      assert.deepEqual(readdirSync(root).sort(), ['flow_table', 'proto_stats']);
     } finally {
       rmSync(root, { recursive: true });
     }

@@ -3,7 +3,7 @@
  * opened, checked against its BTF, configured (.rodata, max_entries, pins) and loaded into a
  * live object whose maps are typed.
  */
-import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
@@ -11,6 +11,7 @@ import type { Codec } from './codec.js';
 import { isStruct } from './codec.js';
 import { checkStructCodec, describeType, isStructKind, readDatasec } from './btf.js';
 import { BpfError, SluiceError, errnoName } from './errors.js';
+import { mapInfoByFd } from './info.js';
 import type { Ptr } from './libbpf.js';
 import { libbpf } from './libbpf.js';
 import { tail, withLibbpfLog } from './log.js';
@@ -27,6 +28,12 @@ export interface KeyValueMapSpec {
   perCpu?: boolean;
   /** Pinned under LoadOptions.pinRoot (default true when a pin root is given). */
   pin?: boolean;
+  /**
+   * The map only counts (statistics): a pin of another shape, left by a sluice whose map had
+   * more slots, is replaced instead of failing the load (libbpf refuses to adopt it), and its
+   * counts start again from 0. Maps holding state (flows, services) never are.
+   */
+  counters?: boolean;
 }
 export interface RingBufferMapSpec {
   ringbuf: Codec<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -56,6 +63,11 @@ export interface LoadOptions {
   pinRoot?: string;
   /** Overrides of max_entries by map name (from config). */
   maxEntries?: Record<string, number>;
+  /**
+   * Called for each counters map (MapSpec.counters) whose pin was replaced because its shape
+   * changed, with what changed: the caller logs it.
+   */
+  onPinReplaced?: (map: string, change: string) => void;
   /** Values of the spec's rodata variables. */
   rodata?: Record<string, number | bigint>;
 }
@@ -208,6 +220,7 @@ export function loadObject<M extends Record<string, MapSpec>>(spec: ObjectSpec<M
   }
   const objName = spec.file.replace(/^.*\//, '').replace(/\.bpf\.o$/, '');
   let createdPinDir = false;
+  const setAside: { name: string; path: string; change: string }[] = [];
   return withLibbpfLog((log) => {
     const obj = libbpf.object_open_file(path, { sz: 80 }) as Ptr;
     if (!obj) throw new BpfError('bpf_object__open_file', objName, -koffi.errno(), tail(log, 20));
@@ -228,7 +241,16 @@ export function loadObject<M extends Record<string, MapSpec>>(spec: ObjectSpec<M
         }
         for (const [name, ms] of Object.entries(spec.maps)) {
           if ('ringbuf' in ms || ms.pin === false) continue;
-          const ret = libbpf.map_set_pin_path(maps.get(name), join(options.pinRoot, name)) as number;
+          const path = join(options.pinRoot, name);
+          if (ms.counters) {
+            const change = pinnedShapeChange(path, maps.get(name) as Ptr); // checkSpec found it
+            if (change) {
+              // Moved aside, not removed: a failed load puts it back for the running datapath.
+              renameSync(path, `${path}${SET_ASIDE}`);
+              setAside.push({ name, path, change });
+            }
+          }
+          const ret = libbpf.map_set_pin_path(maps.get(name), path) as number;
           if (ret < 0) throw new BpfError('bpf_map__set_pin_path', name, ret);
         }
       }
@@ -236,13 +258,47 @@ export function loadObject<M extends Record<string, MapSpec>>(spec: ObjectSpec<M
       if (ret < 0) {
         throw new SluiceError('BPF_LOAD', `bpf_object__load(${objName}): ${errnoName(ret)}\n${tail(log, 30)}`);
       }
+      for (const { name, path, change } of setAside) {
+        unlinkSync(`${path}${SET_ASIDE}`);
+        options.onPinReplaced?.(name, change);
+      }
       return new BpfObject(objName, obj, liveMaps(spec, maps), livePrograms(spec, obj));
     } catch (error) {
       libbpf.object_close(obj);
+      for (const { path } of setAside) renameSync(`${path}${SET_ASIDE}`, path);
       if (createdPinDir && options.pinRoot && readdirSync(options.pinRoot).length === 0) rmdirSync(options.pinRoot);
       throw error;
     }
   });
+}
+
+/** Suffix of a counters pin moved aside while the object that replaces it loads. */
+const SET_ASIDE = '_replaced'; // bpffs refuses names with a dot
+
+/**
+ * What differs between the map pinned at path and the object's definition of it, in the terms
+ * libbpf compares before adopting a pin (type, key and value size, max_entries, flags), or
+ * undefined when it may be adopted (or nothing is pinned there).
+ */
+function pinnedShapeChange(path: string, map: Ptr): string | undefined {
+  if (!existsSync(path)) return undefined;
+  const fd = libbpf.obj_get(path) as number;
+  if (fd < 0) throw new BpfError('bpf_obj_get', path, fd);
+  let pinned;
+  try {
+    pinned = mapInfoByFd(fd, path);
+  } finally {
+    closeSync(fd);
+  }
+  const wanted: [string, number, number][] = [
+    ['type', pinned.type, libbpf.map_type(map) as number],
+    ['key_size', pinned.keySize, libbpf.map_key_size(map) as number],
+    ['value_size', pinned.valueSize, libbpf.map_value_size(map) as number],
+    ['max_entries', pinned.maxEntries, libbpf.map_max_entries(map) as number],
+    ['map_flags', pinned.flags, libbpf.map_flags(map) as number],
+  ];
+  const changes = wanted.filter(([, was, is]) => was !== is).map(([what, was, is]) => `${what} ${was} -> ${is}`);
+  return changes.length > 0 ? changes.join(', ') : undefined;
 }
 
 function liveMaps<M extends Record<string, MapSpec>>(spec: ObjectSpec<M>, maps: Map<string, Ptr>): LiveMaps<M> {

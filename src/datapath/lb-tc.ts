@@ -144,7 +144,7 @@ export const lbTcSpec = {
     ...lbMaps,
     ...maglevMaps,
     ct4: { key: Ct4Key, value: Ct4Entry },
-    verdict_stats: { key: u32, value: VerdictCounter, perCpu: true },
+    verdict_stats: { key: u32, value: VerdictCounter, perCpu: true, counters: true },
   },
   programs: ['lb_tc_ingress', 'lb_tc_egress'],
   rodata: {

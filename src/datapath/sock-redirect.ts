@@ -137,7 +137,7 @@ export const sockRedirectMaps = {
   sockmap_sockets: { key: SockmapKey, value: u64 },
   sockmap_conns: { key: u64, value: SockmapConn },
   sockmap_socks: { key: SockmapKey, value: SockmapSock },
-  sockmap_stats: { key: u32, value: u64, perCpu: true },
+  sockmap_stats: { key: u32, value: u64, perCpu: true, counters: true },
 } as const;
 
 export const sockRedirectSpec = {

@@ -36,7 +36,7 @@ export const FlowEvent = struct('flow_event', {
 export const packetStatsSpec = {
   file: 'packet_stats.bpf.o',
   maps: {
-    proto_stats: { key: u32, value: ProtoCounter, perCpu: true },
+    proto_stats: { key: u32, value: ProtoCounter, perCpu: true, counters: true },
     flow_table: { key: FlowKeyV4, value: FlowCounters },
     flow_events: { ringbuf: FlowEvent },
   },
