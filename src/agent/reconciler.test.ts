@@ -49,6 +49,19 @@ function counting<T extends object>(name: string, map: T, writes: Write[]): T {
           return (value as (...a: unknown[]) => unknown).call(target, entries, ...rest);
         };
       }
+      if (prop === 'updateBatchRecords') {
+        return (
+          records: readonly { key: unknown }[],
+          start = 0,
+          end = records.length,
+          ...rest: unknown[]
+        ) => {
+          for (let i = start; i < end; i++) {
+            writes.push({ map: name, op: 'update', key: (records[i] as { key: unknown }).key });
+          }
+          return (value as (...a: unknown[]) => unknown).call(target, records, start, end, ...rest);
+        };
+      }
       if (prop === 'deleteBatch') {
         return (keys: readonly unknown[], ...rest: unknown[]) => {
           for (const key of keys) writes.push({ map: name, op: 'delete', key });

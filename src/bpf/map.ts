@@ -207,6 +207,31 @@ export class BpfMap<K, V> {
     return this.updateBatchRaw(keys, values, entries.length, flag);
   }
 
+  /**
+   * updateBatchFast over records[start, end) that hold their own key and value (a diff's update
+   * operations): no [key, value] pair is made for each of a full pass's 200k entries.
+   */
+  updateBatchRecords(
+    records: readonly { readonly key: K; readonly value: V }[],
+    start = 0,
+    end = records.length,
+    flag: UpdateFlag = 'any',
+  ): number {
+    const ks = this.key.size;
+    const vs = this.value.size;
+    const encodeKey = fastEncoder(this.key);
+    const encodeValue = fastEncoder(this.value);
+    const count = end - start;
+    const keys = Buffer.alloc(count * ks);
+    const values = Buffer.alloc(count * vs);
+    for (let i = 0; i < count; i++) {
+      const record = records[start + i] as { readonly key: K; readonly value: V };
+      encodeKey(record.key, keys, i * ks);
+      encodeValue(record.value, values, i * vs);
+    }
+    return this.updateBatchRaw(keys, values, count, flag);
+  }
+
   /** Batch update from packed, already-encoded key and value arrays. */
   updateBatchRaw(keys: Buffer, values: Buffer, count: number, flag: UpdateFlag = 'any'): number {
     const ks = this.key.size;
@@ -330,10 +355,14 @@ export function fastEncoder<T>(codec: Codec<T>): Encode<T> {
   if (isStruct(codec)) {
     const fields = codec.fields.filter((f) => !f.codec.name.startsWith('pad['));
     const kinds = fields.map((f) => FIELD_KINDS.get(f.codec) ?? OTHER);
-    const pads = codec.fields.filter((f) => f.codec.name.startsWith('pad['));
+    // The padding bytes' offsets, flat: index loops allocate no iterator per value.
+    const padBytes: number[] = [];
+    for (const p of codec.fields) {
+      if (p.codec.name.startsWith('pad[')) for (let i = 0; i < p.size; i++) padBytes.push(p.offset + i);
+    }
     encode = (v, b, o) => {
       const record = v as Record<string, unknown>;
-      for (const p of pads) for (let i = o + p.offset; i < o + p.offset + p.size; i++) b[i] = 0;
+      for (let i = 0; i < padBytes.length; i++) b[o + (padBytes[i] as number)] = 0;
       for (let i = 0; i < fields.length; i++) {
         const f = fields[i] as FieldLayout;
         const x = record[f.name];
