@@ -162,7 +162,8 @@ export function diffDatapath(
     const current = programmed.slots.get(serviceId);
     if (current === undefined) {
       // Nothing programmed for this id (a first pass): every wanted backend gets the next slot.
-      const next = [...new Set(wanted)];
+      // A group lists each backend key once and each key has its own id: no duplicate to drop.
+      const next = wanted;
       counts.set(serviceId, next.length);
       for (let i = 0; i < next.length; i++) {
         phase.slotWrites.push({

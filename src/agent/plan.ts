@@ -70,7 +70,7 @@ export interface PlannedFrontend {
 
 export interface PlannedGroup {
   key: GroupKey;
-  /** Sorted. */
+  /** Sorted, each once. */
   backends: BackendKey[];
 }
 
@@ -117,12 +117,21 @@ export function planDatapath(
   return desired;
 }
 
+/**
+ * A group of a Service's plan with the values of its backends, index for index with
+ * group.backends: two arrays, not a map per group (a full plan makes one for each of 10k groups).
+ */
+export interface GroupData {
+  group: PlannedGroup;
+  values: BackendValue[];
+}
+
 /** What one Service puts into the maps, before frontends two services claim are settled. */
 export interface ServicePlan {
   /** Every frontend its ports claim, in view order. */
   claims: PlannedFrontend[];
   /** Every group its ports use, with the values of their backends. */
-  groups: Map<GroupKey, { group: PlannedGroup; backends: Map<BackendKey, BackendValue> }>;
+  groups: Map<GroupKey, GroupData>;
 }
 
 /** The plan of one Service's ports (views of one Service, in proxyView order). Pure. */
@@ -163,8 +172,6 @@ const IGNORED: AffectedKeys = {
   groups: new DiscardSet(),
   backends: new DiscardSet(),
 };
-
-type GroupData = { group: PlannedGroup; backends: Map<BackendKey, BackendValue> };
 
 /**
  * A backend of the plan: its value (from the first group that listed it) and the groups in the
@@ -362,7 +369,10 @@ export class DesiredState implements DatapathPlan {
     const data = this.groupData.get(fe.group);
     if (!data) return;
     this.groups.set(fe.group, data.group);
-    for (const [b, value] of data.backends) {
+    const keys = data.group.backends;
+    for (let i = 0; i < keys.length; i++) {
+      const b = keys[i] as BackendKey;
+      const value = data.values[i] as BackendValue;
       affected.backends.add(b);
       const entry = this.backendEntries.get(b);
       if (entry === undefined) {
@@ -387,7 +397,7 @@ export class DesiredState implements DatapathPlan {
     this.groups.delete(fe.group);
     const data = this.groupData.get(fe.group);
     if (!data) return;
-    for (const b of data.backends.keys()) {
+    for (const b of data.group.backends) {
       affected.backends.add(b);
       const entry = this.backendEntries.get(b);
       if (entry === undefined) continue;
@@ -397,7 +407,7 @@ export class DesiredState implements DatapathPlan {
       owners.splice(at, 1);
       entry.owners = owners;
       const first = owners[0];
-      const value = first === undefined ? undefined : this.groupData.get(first)?.backends.get(b);
+      const value = first === undefined ? undefined : valueIn(this.groupData.get(first), b);
       if (value === undefined) {
         this.backendEntries.delete(b);
       } else if (at === 0) {
@@ -423,12 +433,7 @@ function planServicePort(
     const key = `${view.id}/${view.protocol}#${local ? 'local' : 'cluster'}`;
     if (!plan.groups.has(key)) {
       const endpoints = (local ? categorized.localEndpoints : categorized.clusterEndpoints) ?? [];
-      const backends = new Map<BackendKey, BackendValue>();
-      for (const ep of endpoints) addBackend(backends, ep, proto, nodeAddresses);
-      plan.groups.set(key, {
-        group: { key, backends: sortedKeys(backends) },
-        backends,
-      });
+      plan.groups.set(key, groupData(key, endpoints, proto, nodeAddresses));
     }
     return key;
   };
@@ -463,14 +468,67 @@ function planServicePort(
     add(ip, view.port, LbScope.EXTERNAL, LbServiceFlag.EXTERNAL_IP);
 }
 
-function addBackend(
-  backends: Map<BackendKey, BackendValue>,
+/**
+ * A group's backends: sorted by key, each key once, with the value of its first endpoint. The
+ * endpoints mostly come in key order already (sorted by "ip:port", one per "ip:port"), and a
+ * check of each neighbour costs less than a map per group; otherwise a map sorts them out.
+ */
+function groupData(
+  key: GroupKey,
+  endpoints: readonly EndpointView[],
+  proto: number,
+  nodeAddresses: ReadonlyMap<string, string>,
+): GroupData {
+  const keys: BackendKey[] = new Array<BackendKey>(endpoints.length);
+  const values: BackendValue[] = new Array<BackendValue>(endpoints.length);
+  for (let i = 0; i < endpoints.length; i++) {
+    const ep = endpoints[i] as EndpointView;
+    const b = backendKey(ep.ip, ep.port, proto);
+    if (i > 0 && compare(keys[i - 1] as BackendKey, b) >= 0) {
+      return unorderedGroupData(key, endpoints, proto, nodeAddresses);
+    }
+    keys[i] = b;
+    values[i] = backendValue(ep, proto, nodeAddresses);
+  }
+  return { group: { key, backends: keys }, values };
+}
+
+function unorderedGroupData(
+  key: GroupKey,
+  endpoints: readonly EndpointView[],
+  proto: number,
+  nodeAddresses: ReadonlyMap<string, string>,
+): GroupData {
+  const byKey = new Map<BackendKey, BackendValue>();
+  for (const ep of endpoints) {
+    const b = backendKey(ep.ip, ep.port, proto);
+    if (!byKey.has(b)) byKey.set(b, backendValue(ep, proto, nodeAddresses));
+  }
+  const keys = [...byKey.keys()].sort(compare);
+  return { group: { key, backends: keys }, values: keys.map((b) => byKey.get(b) as BackendValue) };
+}
+
+/** The value of backend b in a group, by binary search of its sorted keys. */
+function valueIn(data: GroupData | undefined, b: BackendKey): BackendValue | undefined {
+  if (data === undefined) return undefined;
+  const keys = data.group.backends;
+  let lo = 0;
+  let hi = keys.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = compare(keys[mid] as BackendKey, b);
+    if (c === 0) return data.values[mid];
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+}
+
+function backendValue(
   ep: EndpointView,
   proto: number,
   nodeAddresses: ReadonlyMap<string, string>,
-): void {
-  const key = backendKey(ep.ip, ep.port, proto);
-  if (backends.has(key)) return;
+): BackendValue {
   const nodeAddress = ep.nodeName === undefined ? undefined : nodeAddresses.get(ep.nodeName);
   let valid = nodeAddress === undefined ? false : validAddresses.get(nodeAddress);
   if (valid === undefined) {
@@ -478,7 +536,7 @@ function addBackend(
     if (validAddresses.size >= MAX_VALID_ADDRESSES) validAddresses.clear();
     validAddresses.set(nodeAddress as string, valid);
   }
-  backends.set(key, {
+  return {
     address: ep.ip,
     port: ep.port,
     proto,
@@ -486,24 +544,12 @@ function addBackend(
       (ep.isLocal ? LbBackendFlag.LOCAL : 0) |
       (!ep.ready && ep.serving && ep.terminating ? LbBackendFlag.TERMINATING : 0),
     node_address: valid ? (nodeAddress as string) : '0.0.0.0',
-  });
+  };
 }
 
 /** Node addresses seen and whether they parse: a handful of nodes, a million endpoints. */
 const validAddresses = new Map<string, boolean>();
 const MAX_VALID_ADDRESSES = 65536; // node churn never grows it without bound
-
-/**
- * The keys in order. They mostly come in order (endpoints are sorted by "ip:port"), and a
- * check costs less than a sort, which copies the list: once per group of every Service.
- */
-function sortedKeys(map: ReadonlyMap<string, unknown>): string[] {
-  const keys = [...map.keys()];
-  for (let i = 1; i < keys.length; i++) {
-    if (compare(keys[i - 1] as string, keys[i] as string) > 0) return keys.sort(compare);
-  }
-  return keys;
-}
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
