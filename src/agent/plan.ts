@@ -89,7 +89,26 @@ export const scopeName = (scope: number): string =>
   scope === LbScope.INTERNAL ? 'internal' : 'external';
 
 export const backendKey = (address: string, port: number, proto: number): BackendKey =>
-  `${address}:${port}/${protoName(proto)}`;
+  address + portSuffix(port, proto);
+
+/**
+ * `:port/PROTO`, made once per port and protocol: a key is then one concatenation, not a chain
+ * of four strings flattened again when it is hashed (a full plan makes one for each of 100k
+ * backends).
+ */
+function portSuffix(port: number, proto: number): string {
+  if ((port & 0xffff) !== port || (proto & 0xff) !== proto) return `:${port}/${protoName(proto)}`;
+  const at = (port << 8) | proto;
+  let suffix = portSuffixes.get(at);
+  if (suffix === undefined) {
+    suffix = `:${port}/${protoName(proto)}`;
+    if (portSuffixes.size >= MAX_PORT_SUFFIXES) portSuffixes.clear();
+    portSuffixes.set(at, suffix);
+  }
+  return suffix;
+}
+const portSuffixes = new Map<number, string>();
+const MAX_PORT_SUFFIXES = 65536; // ports in use are few; a scan of many never grows it unbounded
 
 export const frontendKey = (k: Lb4KeyValue): FrontendKey =>
   `${k.address}:${k.dport}/${protoName(k.proto)}/${scopeName(k.scope)}`;
