@@ -34,6 +34,7 @@ import type {
   PlannedFrontend,
 } from './plan.js';
 import { backendKey, frontendKey } from './plan.js';
+import { compareBackendKeys } from './backend-key.js';
 import type { ProgrammedState, RevNatValue, ServiceValue, SlotKey } from './programmed.js';
 import { cloneProgrammed, deleteSlot, setSlot } from './programmed.js';
 
@@ -60,7 +61,7 @@ export interface DiffResult {
   /** Counters after this diff's allocations: hand them to the next diff. */
   counters: IdCounters;
   groupIds: Map<GroupKey, number>;
-  backendIds: Map<string, number>;
+  backendIds: Map<BackendKey, number>;
 }
 
 /** Counters that never go below what the maps hold (restart) or what was handed out (run). */
@@ -94,7 +95,7 @@ export function diffDatapath(
   // Backend ids: by (address, port, proto) as programmed; the lowest id wins a duplicate.
   // 1. Backends, in the same pass: one visit of each of a million backends, not two.
   const backendIds = lowestBackendIds(programmed);
-  const wantedBackendIds = new Map<string, number>();
+  const wantedBackendIds = new Map<BackendKey, number>();
   // forEach, not for-of over entries: no [key, value] array per backend.
   plan.backends.forEach((value, key) => {
     let id = backendIds.get(key);
@@ -516,7 +517,7 @@ export function diffScoped(
   const groups = [...groupSet].sort(compare);
   const backendSet = new Set(affected.backends);
   for (const g of groups) for (const b of plan.groups.get(g)?.backends ?? []) backendSet.add(b);
-  const backends = [...backendSet].sort(compare);
+  const backends = [...backendSet].sort(compareBackendKeys);
 
   // Ids.
   const backendIds = new Map<BackendKey, number>();

@@ -20,6 +20,7 @@ import { IPPROTO, LbBackendFlag, LbScope, LbServiceFlag } from '../datapath/lb.j
 import type { ClusterState, EndpointView, ObjectKey, ServicePortView } from '../model/index.js';
 import {
   categorizeEndpoints,
+  compareIpPort,
   endpointSlicesByService,
   externalPolicyLocal,
   internalPolicyLocal,
@@ -27,6 +28,8 @@ import {
   parseIPv4,
   serviceViews,
 } from '../model/index.js';
+import type { BackendKey } from './backend-key.js';
+import { backendKey, backendName, compareBackendKeys, protoName } from './backend-key.js';
 
 export interface NodeInfo {
   name: string;
@@ -34,8 +37,9 @@ export interface NodeInfo {
   ip: string;
 }
 
-/** `address:port/PROTO`, the identity of a backend (its lb4_backends id follows it). */
-export type BackendKey = string;
+/** The identity of a backend (its lb4_backends id follows it): see backend-key.ts. */
+export type { BackendKey };
+export { backendKey, backendName, protoName };
 /** `address:port/PROTO/scope`, the identity of a frontend (an lb4_services key). */
 export type FrontendKey = string;
 /** `<service port id>/PROTO#cluster|local`: a backend set and its slot list. */
@@ -83,32 +87,8 @@ export interface DatapathPlan {
 }
 
 export const PROTO_NUMBERS: Record<string, number> = { TCP: IPPROTO.TCP, UDP: IPPROTO.UDP };
-const PROTO_NAMES: Record<number, string> = { [IPPROTO.TCP]: 'TCP', [IPPROTO.UDP]: 'UDP' };
-export const protoName = (proto: number): string => PROTO_NAMES[proto] ?? `proto${proto}`;
 export const scopeName = (scope: number): string =>
   scope === LbScope.INTERNAL ? 'internal' : 'external';
-
-export const backendKey = (address: string, port: number, proto: number): BackendKey =>
-  address + portSuffix(port, proto);
-
-/**
- * `:port/PROTO`, made once per port and protocol: a key is then one concatenation, not a chain
- * of four strings flattened again when it is hashed (a full plan makes one for each of 100k
- * backends).
- */
-function portSuffix(port: number, proto: number): string {
-  if ((port & 0xffff) !== port || (proto & 0xff) !== proto) return `:${port}/${protoName(proto)}`;
-  const at = (port << 8) | proto;
-  let suffix = portSuffixes.get(at);
-  if (suffix === undefined) {
-    suffix = `:${port}/${protoName(proto)}`;
-    if (portSuffixes.size >= MAX_PORT_SUFFIXES) portSuffixes.clear();
-    portSuffixes.set(at, suffix);
-  }
-  return suffix;
-}
-const portSuffixes = new Map<number, string>();
-const MAX_PORT_SUFFIXES = 65536; // ports in use are few; a scan of many never grows it unbounded
 
 export const frontendKey = (k: Lb4KeyValue): FrontendKey =>
   `${k.address}:${k.dport}/${protoName(k.proto)}/${scopeName(k.scope)}`;
@@ -488,9 +468,11 @@ function planServicePort(
 }
 
 /**
- * A group's backends: sorted by key, each key once, with the value of its first endpoint. The
- * endpoints mostly come in key order already (sorted by "ip:port", one per "ip:port"), and a
- * check of each neighbour costs less than a map per group; otherwise a map sorts them out.
+ * A group's backends: in the order of their names, each key once, with the value of its first
+ * endpoint. The endpoints mostly come in that order already (sorted by "ip:port", one per
+ * "ip:port", which orders the names of one protocol alike when every key is a number, i.e. every
+ * address an IPv4 one), and a check of each neighbour costs less than a map per group; otherwise
+ * a map sorts them out.
  */
 function groupData(
   key: GroupKey,
@@ -503,7 +485,10 @@ function groupData(
   for (let i = 0; i < endpoints.length; i++) {
     const ep = endpoints[i] as EndpointView;
     const b = backendKey(ep.ip, ep.port, proto);
-    if (i > 0 && compare(keys[i - 1] as BackendKey, b) >= 0) {
+    if (
+      typeof b !== 'number' ||
+      (i > 0 && compareIpPort(endpoints[i - 1] as EndpointView, ep) >= 0)
+    ) {
       return unorderedGroupData(key, endpoints, proto, nodeAddresses);
     }
     keys[i] = b;
@@ -523,24 +508,18 @@ function unorderedGroupData(
     const b = backendKey(ep.ip, ep.port, proto);
     if (!byKey.has(b)) byKey.set(b, backendValue(ep, proto, nodeAddresses));
   }
-  const keys = [...byKey.keys()].sort(compare);
+  const keys = [...byKey.keys()].sort(compareBackendKeys);
   return { group: { key, backends: keys }, values: keys.map((b) => byKey.get(b) as BackendValue) };
 }
 
-/** The value of backend b in a group, by binary search of its sorted keys. */
+/**
+ * The value of backend b in a group. A scan of its keys (numbers, mostly): a binary search in
+ * name order would format names, which costs more for the groups there are.
+ */
 function valueIn(data: GroupData | undefined, b: BackendKey): BackendValue | undefined {
   if (data === undefined) return undefined;
-  const keys = data.group.backends;
-  let lo = 0;
-  let hi = keys.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = compare(keys[mid] as BackendKey, b);
-    if (c === 0) return data.values[mid];
-    if (c < 0) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return undefined;
+  const at = data.group.backends.indexOf(b);
+  return at < 0 ? undefined : data.values[at];
 }
 
 function backendValue(
