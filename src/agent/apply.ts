@@ -12,7 +12,11 @@ import type {
   ServiceValue,
   SlotKey,
 } from './programmed.js';
+import { registerLbEncoders } from '../datapath/lb-encode.js';
 import { programmedFromEntries } from './programmed.js';
+
+// The batch writes encode backends and slot keys by the 100k: with the hand-written encoders.
+registerLbEncoders();
 
 /** The load-balancing maps the agent programs (shared by every datapath object). */
 export interface LbMapHandles {

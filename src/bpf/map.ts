@@ -336,8 +336,19 @@ export class BpfMap<K, V> {
 }
 
 
-type Encode<T> = (value: T, buf: Buffer, offset: number) => void;
+export type Encode<T> = (value: T, buf: Buffer, offset: number) => void;
 const compiled = new WeakMap<object, Encode<never>>();
+
+/**
+ * Registers a hand-written bulk encoder for a codec, which fastEncoder then returns: it must write
+ * exactly what codec.encode writes, and leave to codec.encode (which writes or throws) any value
+ * it does not handle. For the few structs written by the 100k (src/datapath/lb-encode.ts): the
+ * generic encoder reads each field by a computed name, which is slow until the JIT has warmed up,
+ * and a full pass writes each struct once.
+ */
+export function registerEncoder<T>(codec: Codec<T>, encode: Encode<T>): void {
+  compiled.set(codec, encode);
+}
 
 /**
  * An encoder writing exactly what codec.encode writes, faster for structs: the field layout
@@ -422,7 +433,7 @@ function writeField(kind: number, x: unknown, b: Buffer, o: number): boolean {
 }
 
 /** Writes a canonical dotted quad (four decimal octets, 0-255); false for anything else. */
-function writeDottedQuad(s: string, b: Buffer, o: number): boolean {
+export function writeDottedQuad(s: string, b: Buffer, o: number): boolean {
   let octet = 0;
   let digits = 0;
   let part = 0;
