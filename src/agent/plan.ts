@@ -129,8 +129,8 @@ export interface GroupData {
 export interface ServicePlan {
   /** Every frontend its ports claim, in view order. */
   claims: PlannedFrontend[];
-  /** Every group its ports use, with the values of their backends. */
-  groups: Map<GroupKey, GroupData>;
+  /** Every group its ports use, with the values of their backends: a few, so a list. */
+  groups: GroupData[];
 }
 
 /** The plan of one Service's ports (views of one Service, in proxyView order). Pure. */
@@ -139,7 +139,7 @@ export function planService(
   node: NodeInfo,
   nodeAddresses: ReadonlyMap<string, string>,
 ): ServicePlan {
-  const plan: ServicePlan = { claims: [], groups: new Map() };
+  const plan: ServicePlan = { claims: [], groups: [] };
   for (const view of views) planServicePort(plan, view, node, nodeAddresses);
   return plan;
 }
@@ -309,17 +309,17 @@ export class DesiredState implements DatapathPlan {
     const next = views.length === 0 ? undefined : planService(views, this.node, this.nodeAddresses);
     if (old) {
       for (const fe of old.claims) this.unclaim(fe, affected);
-      for (const g of old.groups.keys()) {
-        this.groupData.delete(g);
-        affected.groups.add(g);
+      for (const { group } of old.groups) {
+        this.groupData.delete(group.key);
+        affected.groups.add(group.key);
       }
       this.services.delete(key);
     }
     if (next) {
       this.services.set(key, next);
-      for (const [g, data] of next.groups) {
-        this.groupData.set(g, data);
-        affected.groups.add(g);
+      for (const data of next.groups) {
+        this.groupData.set(data.group.key, data);
+        affected.groups.add(data.group.key);
       }
       for (const fe of next.claims) this.claim(fe, affected);
     }
@@ -430,9 +430,9 @@ function planServicePort(
 
   const group = (local: boolean): GroupKey => {
     const key = `${view.id}/${view.protocol}#${local ? 'local' : 'cluster'}`;
-    if (!plan.groups.has(key)) {
+    if (!plan.groups.some((data) => data.group.key === key)) {
       const endpoints = (local ? categorized.localEndpoints : categorized.clusterEndpoints) ?? [];
-      plan.groups.set(key, groupData(key, endpoints, proto, nodeAddresses));
+      plan.groups.push(groupData(key, endpoints, proto, nodeAddresses));
     }
     return key;
   };
