@@ -157,25 +157,23 @@ export function diffDatapath(
   const liveServiceIds = new Set(groupIds.values());
   for (const group of groupsInOrder) {
     const serviceId = groupIds.get(group) as number;
-    const wanted = (plan.groups.get(group)?.backends ?? []).map(
-      (k) => wantedBackendIds.get(k) as number,
-    );
+    const keys = plan.groups.get(group)?.backends ?? [];
     const current = programmed.slots.get(serviceId);
     if (current === undefined) {
       // Nothing programmed for this id (a first pass): every wanted backend gets the next slot.
       // A group lists each backend key once and each key has its own id: no duplicate to drop.
-      const next = wanted;
-      counts.set(serviceId, next.length);
-      for (let i = 0; i < next.length; i++) {
+      counts.set(serviceId, keys.length);
+      for (let i = 0; i < keys.length; i++) {
         phase.slotWrites.push({
           map: 'lb_slots',
           op: 'update',
           key: { service_id: serviceId, slot: i + 1 },
-          value: next[i] as number,
+          value: wantedBackendIds.get(keys[i] as BackendKey) as number,
         });
       }
       continue;
     }
+    const wanted = keys.map((k) => wantedBackendIds.get(k) as number);
     const live = liveCount(programmedCounts.get(serviceId) ?? 0, current);
     const next = arrangeSlots(current, live, wanted);
     counts.set(serviceId, next.length);
