@@ -363,7 +363,13 @@ export function fastEncoder<T>(codec: Codec<T>): Encode<T> {
   const cached = compiled.get(codec);
   if (cached) return cached as Encode<T>;
   let encode: Encode<T> = (v, b, o) => codec.encode(v, b, o);
-  if (isStruct(codec)) {
+  const kind = FIELD_KINDS.get(codec);
+  if (kind !== undefined) {
+    // A scalar (a u32 backend id as a key or a value): Buffer's writers check ranges slowly.
+    encode = (v, b, o) => {
+      if (!writeField(kind, v, b, o)) codec.encode(v, b, o);
+    };
+  } else if (isStruct(codec)) {
     const fields = codec.fields.filter((f) => !f.codec.name.startsWith('pad['));
     const kinds = fields.map((f) => FIELD_KINDS.get(f.codec) ?? OTHER);
     // The padding bytes' offsets, flat: index loops allocate no iterator per value.
