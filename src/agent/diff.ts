@@ -35,6 +35,7 @@ import type {
 } from './plan.js';
 import { backendKey, frontendKey } from './plan.js';
 import { compareBackendKeys } from './backend-key.js';
+import { BackendMap } from './backend-map.js';
 import type { ProgrammedState, RevNatValue, ServiceValue, SlotKey } from './programmed.js';
 import { cloneProgrammed, deleteSlot, setSlot } from './programmed.js';
 
@@ -95,7 +96,7 @@ export function diffDatapath(
   // Backend ids: by (address, port, proto) as programmed; the lowest id wins a duplicate.
   // 1. Backends, in the same pass: one visit of each of a million backends, not two.
   const backendIds = lowestBackendIds(programmed);
-  const wantedBackendIds = new Map<BackendKey, number>();
+  const wantedBackendIds = new BackendMap<number>();
   // forEach, not for-of over entries: no [key, value] array per backend.
   plan.backends.forEach((value, key) => {
     let id = backendIds.get(key);
@@ -331,7 +332,7 @@ function pushSlotOps(
 /** Backend id per (address, port, proto) as programmed; the lowest id wins a duplicate. */
 function lowestBackendIds(programmed: ProgrammedState): Map<BackendKey, number> {
   // One pass keeping the minimum, not a sort of every backend: a million at 100k services.
-  const ids = new Map<BackendKey, number>();
+  const ids = new BackendMap<number>();
   programmed.backends.forEach((b, id) => {
     const key = backendKey(b.address, b.port, b.proto);
     const seen = ids.get(key);

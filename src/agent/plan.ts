@@ -30,6 +30,7 @@ import {
 } from '../model/index.js';
 import type { BackendKey } from './backend-key.js';
 import { backendKey, backendName, compareBackendKeys, protoName } from './backend-key.js';
+import { BackendMap } from './backend-map.js';
 
 export interface NodeInfo {
   name: string;
@@ -243,7 +244,7 @@ export class DesiredState implements DatapathPlan {
   readonly frontends = new Map<FrontendKey, PlannedFrontend>();
   readonly groups = new Map<GroupKey, PlannedGroup>();
   /** Each backend of the plan with the groups listing it: one map, one lookup per backend. */
-  private readonly backendEntries = new Map<BackendKey, BackendEntry>();
+  private readonly backendEntries = new BackendMap<BackendEntry>();
   readonly backends: ReadonlyMap<BackendKey, BackendValue> = new BackendValues(this.backendEntries);
   private readonly services = new Map<ObjectKey, ServicePlan>();
   private readonly groupData = new Map<GroupKey, GroupData>();
