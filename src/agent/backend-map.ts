@@ -20,9 +20,11 @@ export class BackendMap<V> implements Map<BackendKey, V> {
   private keyAt: (BackendKey | typeof HOLE)[] = [];
   private valueAt: (V | undefined)[] = [];
   private live = 0;
-  /** Number keys: slot -> the key, and its entry index (EMPTY, GONE). */
-  private slotKey = new Float64Array(MIN_CAPACITY);
-  private slotEntry = new Int32Array(MIN_CAPACITY).fill(EMPTY);
+  /**
+   * Number keys: slot s holds the key at 2s and its entry index (EMPTY, GONE) at 2s + 1, side by
+   * side so a probe reads one cache line.
+   */
+  private slots = new Float64Array(2 * MIN_CAPACITY).fill(EMPTY);
   /** Slots holding an entry or GONE: the table grows before they reach half of it. */
   private used = 0;
   private readonly strings = new Map<string, number>();
@@ -59,17 +61,17 @@ export class BackendMap<V> implements Map<BackendKey, V> {
       return this;
     }
     let slot = this.slotOf(key);
-    const at = this.slotEntry[slot] as number;
+    const at = this.slots[slot + 1] as number;
     if (at >= 0) {
       this.valueAt[at] = value;
       return this;
     }
-    if ((this.used + 1) * 2 > this.slotEntry.length) {
-      this.rebuild(this.slotEntry.length * 2);
+    if ((this.used + 1) * 4 > this.slots.length) {
+      this.rebuild(this.slots.length);
       slot = this.slotOf(key);
     }
-    this.slotKey[slot] = key;
-    this.slotEntry[slot] = this.append(key, value);
+    this.slots[slot] = key;
+    this.slots[slot + 1] = this.append(key, value);
     this.used++;
     return this;
   }
@@ -82,9 +84,9 @@ export class BackendMap<V> implements Map<BackendKey, V> {
       this.strings.delete(key);
     } else {
       const slot = this.slotOf(key);
-      at = this.slotEntry[slot] as number;
+      at = this.slots[slot + 1] as number;
       if (at < 0) return false;
-      this.slotEntry[slot] = GONE;
+      this.slots[slot + 1] = GONE;
     }
     this.keyAt[at] = HOLE;
     this.valueAt[at] = undefined;
@@ -144,17 +146,18 @@ export class BackendMap<V> implements Map<BackendKey, V> {
 
   private entryOf(key: BackendKey): number {
     if (typeof key === 'string') return this.strings.get(key) ?? -1;
-    return this.slotEntry[this.slotOf(key)] as number;
+    return this.slots[this.slotOf(key) + 1] as number;
   }
 
-  /** The slot of a number key: where it is, or the empty slot that ends its probe. */
+  /** The slot of a number key (its index in slots): where it is, or the empty slot that ends
+   * its probe. */
   private slotOf(key: number): number {
-    const mask = this.slotEntry.length - 1;
-    let slot = hash(key) & mask;
+    const mask = this.slots.length - 2; // slots.length is a power of two: slot indexes are even
+    let slot = (hash(key) << 1) & mask;
     for (;;) {
-      const at = this.slotEntry[slot] as number;
-      if (at === EMPTY || (at !== GONE && this.slotKey[slot] === key)) return slot;
-      slot = (slot + 1) & mask;
+      const at = this.slots[slot + 1] as number;
+      if (at === EMPTY || (at !== GONE && this.slots[slot] === key)) return slot;
+      slot = (slot + 2) & mask;
     }
   }
 
@@ -174,22 +177,24 @@ export class BackendMap<V> implements Map<BackendKey, V> {
       const key = keys[i] as BackendKey;
       if (typeof key === 'string') this.strings.set(key, i);
     }
-    this.rebuild(this.slotEntry.length);
+    this.rebuild(this.slots.length / 2);
   }
 
-  /** A table of this capacity (a power of two, at least twice the number keys) of the entries. */
+  /**
+   * A table of at least this many slots (a power of two, over twice the number keys) of the
+   * entries. It grows fourfold: each growth re-inserts every key.
+   */
   private rebuild(capacity: number): void {
     let size = Math.max(MIN_CAPACITY, capacity);
-    while (size < this.live * 2 + 2) size *= 2;
-    this.slotKey = new Float64Array(size);
-    this.slotEntry = new Int32Array(size).fill(EMPTY);
+    while (size < this.live * 4 + 4) size *= 2;
+    this.slots = new Float64Array(2 * size).fill(EMPTY);
     this.used = 0;
     for (let i = 0; i < this.keyAt.length; i++) {
       const key = this.keyAt[i] as BackendKey | typeof HOLE;
       if (typeof key !== 'number') continue;
       const slot = this.slotOf(key);
-      this.slotKey[slot] = key;
-      this.slotEntry[slot] = i;
+      this.slots[slot] = key;
+      this.slots[slot + 1] = i;
       this.used++;
     }
   }

@@ -188,7 +188,7 @@ export function diffDatapath(
       });
     }
   }
-  for (const [serviceId, slots] of [...programmed.slots].sort(([a], [b]) => a - b)) {
+  for (const [serviceId, slots] of [...programmed.slots].sort((a, b) => a[0] - b[0])) {
     if (liveServiceIds.has(serviceId)) continue;
     for (const slot of [...slots.keys()].sort((a, b) => a - b)) {
       phase.slotDeletes.push({

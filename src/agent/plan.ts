@@ -17,7 +17,13 @@
  * is programmed, so ids survive agent restarts.
  */
 import { IPPROTO, LbBackendFlag, LbScope, LbServiceFlag } from '../datapath/lb.js';
-import type { ClusterState, EndpointView, ObjectKey, ServicePortView } from '../model/index.js';
+import type {
+  ClusterState,
+  EndpointView,
+  ObjectKey,
+  Service,
+  ServicePortView,
+} from '../model/index.js';
 import {
   categorizeEndpoints,
   compareIpPort,
@@ -265,9 +271,11 @@ export class DesiredState implements DatapathPlan {
     const ip = nodeAddresses.get(nodeName) ?? '';
     const desired = new DesiredState({ name: nodeName, ip }, nodeAddresses);
     const slices = endpointSlicesByService(state.endpointSlices.values());
-    // Sorted with their values: no lookup of each key again in a map of every Service.
-    const services = [...state.services].sort(([a], [b]) => compare(a, b));
-    for (const [key, svc] of services) {
+    // Sorted with their values: no lookup of each key again in a map of every Service. The
+    // comparator indexes the pairs: destructuring them walks an iterator, 140k calls at 10k.
+    const services = [...state.services].sort((a, b) => compare(a[0], b[0]));
+    for (let i = 0; i < services.length; i++) {
+      const [key, svc] = services[i] as [ObjectKey, Service];
       // A whole plan is diffed whole: what each Service affected is not worth collecting.
       desired.putService(key, serviceViews(svc, slices.get(key) ?? [], nodeName), IGNORED);
     }
