@@ -150,7 +150,9 @@ function endpointView(
  * in slice order next to each other.
  */
 function sortedUnique(found: EndpointView[]): EndpointView[] {
-  // Slices mostly list endpoints in order already; a check costs less than a sort's copy.
+  // Slices mostly list endpoints in order already, each once; a check costs less than a sort's
+  // copy, and then there is nothing to de-duplicate either.
+  if (strictlyAscending(found)) return found;
   if (!ascending(found)) found.sort(compareIpPort);
   const out: EndpointView[] = [];
   for (let i = 0; i < found.length;) {
@@ -164,6 +166,15 @@ function sortedUnique(found: EndpointView[]): EndpointView[] {
     i = j;
   }
   return out;
+}
+
+function strictlyAscending(endpoints: readonly EndpointView[]): boolean {
+  for (let i = 1; i < endpoints.length; i++) {
+    if (compareIpPort(endpoints[i - 1] as EndpointView, endpoints[i] as EndpointView) >= 0) {
+      return false;
+    }
+  }
+  return true;
 }
 
 function ascending(endpoints: readonly EndpointView[]): boolean {
