@@ -200,9 +200,18 @@ export class BackendMap<V> implements Map<BackendKey, V> {
   }
 }
 
-/** A mix of the key's two 32-bit halves (keys are integers below 2^53). */
+/**
+ * A mix of the key's two 32-bit halves (keys are integers below 2^53) in which every bit moves
+ * the low bits the table is indexed by: murmur3's finalizer. A product alone would not, and the
+ * addresses of a cluster differ in the key's high bits.
+ */
 function hash(key: number): number {
   const low = key >>> 0;
   const high = (key - low) / 4294967296;
-  return Math.imul(low ^ Math.imul(high, 0x85ebca6b), 0x9e3779b1) ^ (low >>> 16);
+  let h = low ^ Math.imul(high, 0x9e3779b1);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
