@@ -43,7 +43,7 @@ function counting<T extends object>(name: string, map: T, writes: Write[]): T {
           return (value as (...a: unknown[]) => unknown).call(target, key, ...rest);
         };
       }
-      if (prop === 'updateBatch' || prop === 'updateBatchFast') {
+      if (prop === 'updateBatch') {
         return (entries: readonly (readonly [unknown, unknown])[], ...rest: unknown[]) => {
           for (const [key] of entries) writes.push({ map: name, op: 'update', key });
           return (value as (...a: unknown[]) => unknown).call(target, entries, ...rest);

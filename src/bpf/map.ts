@@ -187,29 +187,11 @@ export class BpfMap<K, V> {
   }
 
   /**
-   * updateBatch for bulk programming: the same bytes, written by encoders compiled from the
-   * codecs' field layouts (fastEncoder), which skip the generic per-field loop and write
-   * dotted-quad addresses without splitting them. Returns the number of entries written.
-   */
-  updateBatchFast(entries: readonly (readonly [K, V])[], flag: UpdateFlag = 'any'): number {
-    const ks = this.key.size;
-    const vs = this.value.size;
-    const encodeKey = fastEncoder(this.key);
-    const encodeValue = fastEncoder(this.value);
-    const keys = Buffer.alloc(entries.length * ks);
-    const values = Buffer.alloc(entries.length * vs);
-    for (let i = 0; i < entries.length; i++) {
-      // Indexing, not destructuring: no iterator over each pair until the loop is optimized.
-      const entry = entries[i] as readonly [K, V];
-      encodeKey(entry[0], keys, i * ks);
-      encodeValue(entry[1], values, i * vs);
-    }
-    return this.updateBatchRaw(keys, values, entries.length, flag);
-  }
-
-  /**
-   * updateBatchFast over records[start, end) that hold their own key and value (a diff's update
-   * operations): no [key, value] pair is made for each of a full pass's 200k entries.
+   * updateBatch for bulk programming, over records[start, end) that hold their own key and value
+   * (a diff's update operations: no [key, value] pair is made for each of a full pass's 200k
+   * entries). The same bytes, written by encoders compiled from the codecs' field layouts
+   * (fastEncoder), which skip the generic per-field loop and write dotted-quad addresses without
+   * splitting them. Returns the number of entries written.
    */
   updateBatchRecords(
     records: readonly { readonly key: K; readonly value: V }[],
