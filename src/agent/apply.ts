@@ -12,7 +12,11 @@ import type {
   ServiceValue,
   SlotKey,
 } from './programmed.js';
+import { registerLbEncoders } from '../datapath/lb-encode.js';
 import { programmedFromEntries } from './programmed.js';
+
+// The batch writes encode backends and slot keys by the 100k: with the hand-written encoders.
+registerLbEncoders();
 
 /** The load-balancing maps the agent programs (shared by every datapath object). */
 export interface LbMapHandles {
@@ -81,12 +85,12 @@ function applyRun(maps: LbMapHandles, ops: readonly MapOp[], start: number, end:
   const map = maps[first.map] as BpfMap<unknown, unknown>;
   try {
     if (first.op === 'update') {
-      const entries: [unknown, unknown][] = new Array<[unknown, unknown]>(end - start);
-      for (let i = start; i < end; i++) {
-        const o = ops[i] as MapOp & { op: 'update'; key: unknown; value: unknown };
-        entries[i - start] = [o.key, o.value];
-      }
-      map.updateBatchFast(entries);
+      // The operations are the records: each holds its key and value.
+      map.updateBatchRecords(
+        ops as readonly (MapOp & { key: unknown; value: unknown })[],
+        start,
+        end,
+      );
     } else if (first.op === 'delete') {
       const keys: unknown[] = new Array<unknown>(end - start);
       for (let i = start; i < end; i++) keys[i - start] = (ops[i] as MapOp & { key: unknown }).key;

@@ -34,6 +34,8 @@ import type {
   PlannedFrontend,
 } from './plan.js';
 import { backendKey, frontendKey } from './plan.js';
+import { compareBackendKeys } from './backend-key.js';
+import { BackendMap } from './backend-map.js';
 import type { ProgrammedState, RevNatValue, ServiceValue, SlotKey } from './programmed.js';
 import { cloneProgrammed, deleteSlot, setSlot } from './programmed.js';
 
@@ -60,7 +62,7 @@ export interface DiffResult {
   /** Counters after this diff's allocations: hand them to the next diff. */
   counters: IdCounters;
   groupIds: Map<GroupKey, number>;
-  backendIds: Map<string, number>;
+  backendIds: Map<BackendKey, number>;
 }
 
 /** Counters that never go below what the maps hold (restart) or what was handed out (run). */
@@ -94,7 +96,7 @@ export function diffDatapath(
   // Backend ids: by (address, port, proto) as programmed; the lowest id wins a duplicate.
   // 1. Backends, in the same pass: one visit of each of a million backends, not two.
   const backendIds = lowestBackendIds(programmed);
-  const wantedBackendIds = new Map<string, number>();
+  const wantedBackendIds = new BackendMap<number>();
   // forEach, not for-of over entries: no [key, value] array per backend.
   plan.backends.forEach((value, key) => {
     let id = backendIds.get(key);
@@ -156,24 +158,23 @@ export function diffDatapath(
   const liveServiceIds = new Set(groupIds.values());
   for (const group of groupsInOrder) {
     const serviceId = groupIds.get(group) as number;
-    const wanted = (plan.groups.get(group)?.backends ?? []).map(
-      (k) => wantedBackendIds.get(k) as number,
-    );
+    const keys = plan.groups.get(group)?.backends ?? [];
     const current = programmed.slots.get(serviceId);
     if (current === undefined) {
       // Nothing programmed for this id (a first pass): every wanted backend gets the next slot.
-      const next = [...new Set(wanted)];
-      counts.set(serviceId, next.length);
-      for (let i = 0; i < next.length; i++) {
+      // A group lists each backend key once and each key has its own id: no duplicate to drop.
+      counts.set(serviceId, keys.length);
+      for (let i = 0; i < keys.length; i++) {
         phase.slotWrites.push({
           map: 'lb_slots',
           op: 'update',
           key: { service_id: serviceId, slot: i + 1 },
-          value: next[i] as number,
+          value: wantedBackendIds.get(keys[i] as BackendKey) as number,
         });
       }
       continue;
     }
+    const wanted = keys.map((k) => wantedBackendIds.get(k) as number);
     const live = liveCount(programmedCounts.get(serviceId) ?? 0, current);
     const next = arrangeSlots(current, live, wanted);
     counts.set(serviceId, next.length);
@@ -187,7 +188,7 @@ export function diffDatapath(
       });
     }
   }
-  for (const [serviceId, slots] of [...programmed.slots].sort(([a], [b]) => a - b)) {
+  for (const [serviceId, slots] of [...programmed.slots].sort((a, b) => a[0] - b[0])) {
     if (liveServiceIds.has(serviceId)) continue;
     for (const slot of [...slots.keys()].sort((a, b) => a - b)) {
       phase.slotDeletes.push({
@@ -331,7 +332,7 @@ function pushSlotOps(
 /** Backend id per (address, port, proto) as programmed; the lowest id wins a duplicate. */
 function lowestBackendIds(programmed: ProgrammedState): Map<BackendKey, number> {
   // One pass keeping the minimum, not a sort of every backend: a million at 100k services.
-  const ids = new Map<BackendKey, number>();
+  const ids = new BackendMap<number>();
   programmed.backends.forEach((b, id) => {
     const key = backendKey(b.address, b.port, b.proto);
     const seen = ids.get(key);
@@ -515,7 +516,7 @@ export function diffScoped(
   const groups = [...groupSet].sort(compare);
   const backendSet = new Set(affected.backends);
   for (const g of groups) for (const b of plan.groups.get(g)?.backends ?? []) backendSet.add(b);
-  const backends = [...backendSet].sort(compare);
+  const backends = [...backendSet].sort(compareBackendKeys);
 
   // Ids.
   const backendIds = new Map<BackendKey, number>();

@@ -20,7 +20,7 @@ import { LbScope } from '../datapath/lb.js';
 import type { MaglevMember, MaglevSyncStats } from '../datapath/maglev.js';
 import { MaglevTables } from '../datapath/maglev.js';
 import type { AgentConfig } from './config.js';
-import { backendKey } from './plan.js';
+import { backendNameOf } from './backend-key.js';
 import type { ProgrammedState } from './programmed.js';
 
 /** service_id -> its members, for every service id that has an external frontend. */
@@ -41,7 +41,7 @@ export function maglevDesired(programmed: ProgrammedState): Map<number, MaglevMe
       const b = programmed.backends.get(id);
       if (!b) continue;
       seen.add(id);
-      members.push({ name: backendKey(b.address, b.port, b.proto), id });
+      members.push({ name: backendNameOf(b.address, b.port, b.proto), id });
     }
     desired.set(serviceId, members);
   }

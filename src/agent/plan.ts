@@ -17,9 +17,16 @@
  * is programmed, so ids survive agent restarts.
  */
 import { IPPROTO, LbBackendFlag, LbScope, LbServiceFlag } from '../datapath/lb.js';
-import type { ClusterState, EndpointView, ObjectKey, ServicePortView } from '../model/index.js';
+import type {
+  ClusterState,
+  EndpointView,
+  ObjectKey,
+  Service,
+  ServicePortView,
+} from '../model/index.js';
 import {
   categorizeEndpoints,
+  compareIpPort,
   endpointSlicesByService,
   externalPolicyLocal,
   internalPolicyLocal,
@@ -27,6 +34,9 @@ import {
   parseIPv4,
   serviceViews,
 } from '../model/index.js';
+import type { BackendKey } from './backend-key.js';
+import { backendKey, backendName, compareBackendKeys, protoName } from './backend-key.js';
+import { BackendMap } from './backend-map.js';
 
 export interface NodeInfo {
   name: string;
@@ -34,8 +44,9 @@ export interface NodeInfo {
   ip: string;
 }
 
-/** `address:port/PROTO`, the identity of a backend (its lb4_backends id follows it). */
-export type BackendKey = string;
+/** The identity of a backend (its lb4_backends id follows it): see backend-key.ts. */
+export type { BackendKey };
+export { backendKey, backendName, protoName };
 /** `address:port/PROTO/scope`, the identity of a frontend (an lb4_services key). */
 export type FrontendKey = string;
 /** `<service port id>/PROTO#cluster|local`: a backend set and its slot list. */
@@ -70,7 +81,7 @@ export interface PlannedFrontend {
 
 export interface PlannedGroup {
   key: GroupKey;
-  /** Sorted. */
+  /** Sorted, each once. */
   backends: BackendKey[];
 }
 
@@ -83,13 +94,8 @@ export interface DatapathPlan {
 }
 
 export const PROTO_NUMBERS: Record<string, number> = { TCP: IPPROTO.TCP, UDP: IPPROTO.UDP };
-const PROTO_NAMES: Record<number, string> = { [IPPROTO.TCP]: 'TCP', [IPPROTO.UDP]: 'UDP' };
-export const protoName = (proto: number): string => PROTO_NAMES[proto] ?? `proto${proto}`;
 export const scopeName = (scope: number): string =>
   scope === LbScope.INTERNAL ? 'internal' : 'external';
-
-export const backendKey = (address: string, port: number, proto: number): BackendKey =>
-  `${address}:${port}/${protoName(proto)}`;
 
 export const frontendKey = (k: Lb4KeyValue): FrontendKey =>
   `${k.address}:${k.dport}/${protoName(k.proto)}/${scopeName(k.scope)}`;
@@ -117,12 +123,21 @@ export function planDatapath(
   return desired;
 }
 
+/**
+ * A group of a Service's plan with the values of its backends, index for index with
+ * group.backends: two arrays, not a map per group (a full plan makes one for each of 10k groups).
+ */
+export interface GroupData {
+  group: PlannedGroup;
+  values: BackendValue[];
+}
+
 /** What one Service puts into the maps, before frontends two services claim are settled. */
 export interface ServicePlan {
   /** Every frontend its ports claim, in view order. */
   claims: PlannedFrontend[];
-  /** Every group its ports use, with the values of their backends. */
-  groups: Map<GroupKey, { group: PlannedGroup; backends: Map<BackendKey, BackendValue> }>;
+  /** Every group its ports use, with the values of their backends: a few, so a list. */
+  groups: GroupData[];
 }
 
 /** The plan of one Service's ports (views of one Service, in proxyView order). Pure. */
@@ -131,7 +146,7 @@ export function planService(
   node: NodeInfo,
   nodeAddresses: ReadonlyMap<string, string>,
 ): ServicePlan {
-  const plan: ServicePlan = { claims: [], groups: new Map() };
+  const plan: ServicePlan = { claims: [], groups: [] };
   for (const view of views) planServicePort(plan, view, node, nodeAddresses);
   return plan;
 }
@@ -163,8 +178,6 @@ const IGNORED: AffectedKeys = {
   groups: new DiscardSet(),
   backends: new DiscardSet(),
 };
-
-type GroupData = { group: PlannedGroup; backends: Map<BackendKey, BackendValue> };
 
 /**
  * A backend of the plan: its value (from the first group that listed it) and the groups in the
@@ -237,7 +250,7 @@ export class DesiredState implements DatapathPlan {
   readonly frontends = new Map<FrontendKey, PlannedFrontend>();
   readonly groups = new Map<GroupKey, PlannedGroup>();
   /** Each backend of the plan with the groups listing it: one map, one lookup per backend. */
-  private readonly backendEntries = new Map<BackendKey, BackendEntry>();
+  private readonly backendEntries = new BackendMap<BackendEntry>();
   readonly backends: ReadonlyMap<BackendKey, BackendValue> = new BackendValues(this.backendEntries);
   private readonly services = new Map<ObjectKey, ServicePlan>();
   private readonly groupData = new Map<GroupKey, GroupData>();
@@ -258,9 +271,11 @@ export class DesiredState implements DatapathPlan {
     const ip = nodeAddresses.get(nodeName) ?? '';
     const desired = new DesiredState({ name: nodeName, ip }, nodeAddresses);
     const slices = endpointSlicesByService(state.endpointSlices.values());
-    // Sorted with their values: no lookup of each key again in a map of every Service.
-    const services = [...state.services].sort(([a], [b]) => compare(a, b));
-    for (const [key, svc] of services) {
+    // Sorted with their values: no lookup of each key again in a map of every Service. The
+    // comparator indexes the pairs: destructuring them walks an iterator, 140k calls at 10k.
+    const services = [...state.services].sort((a, b) => compare(a[0], b[0]));
+    for (let i = 0; i < services.length; i++) {
+      const [key, svc] = services[i] as [ObjectKey, Service];
       // A whole plan is diffed whole: what each Service affected is not worth collecting.
       desired.putService(key, serviceViews(svc, slices.get(key) ?? [], nodeName), IGNORED);
     }
@@ -303,17 +318,17 @@ export class DesiredState implements DatapathPlan {
     const next = views.length === 0 ? undefined : planService(views, this.node, this.nodeAddresses);
     if (old) {
       for (const fe of old.claims) this.unclaim(fe, affected);
-      for (const g of old.groups.keys()) {
-        this.groupData.delete(g);
-        affected.groups.add(g);
+      for (const { group } of old.groups) {
+        this.groupData.delete(group.key);
+        affected.groups.add(group.key);
       }
       this.services.delete(key);
     }
     if (next) {
       this.services.set(key, next);
-      for (const [g, data] of next.groups) {
-        this.groupData.set(g, data);
-        affected.groups.add(g);
+      for (const data of next.groups) {
+        this.groupData.set(data.group.key, data);
+        affected.groups.add(data.group.key);
       }
       for (const fe of next.claims) this.claim(fe, affected);
     }
@@ -362,7 +377,10 @@ export class DesiredState implements DatapathPlan {
     const data = this.groupData.get(fe.group);
     if (!data) return;
     this.groups.set(fe.group, data.group);
-    for (const [b, value] of data.backends) {
+    const keys = data.group.backends;
+    for (let i = 0; i < keys.length; i++) {
+      const b = keys[i] as BackendKey;
+      const value = data.values[i] as BackendValue;
       affected.backends.add(b);
       const entry = this.backendEntries.get(b);
       if (entry === undefined) {
@@ -387,7 +405,7 @@ export class DesiredState implements DatapathPlan {
     this.groups.delete(fe.group);
     const data = this.groupData.get(fe.group);
     if (!data) return;
-    for (const b of data.backends.keys()) {
+    for (const b of data.group.backends) {
       affected.backends.add(b);
       const entry = this.backendEntries.get(b);
       if (entry === undefined) continue;
@@ -397,7 +415,7 @@ export class DesiredState implements DatapathPlan {
       owners.splice(at, 1);
       entry.owners = owners;
       const first = owners[0];
-      const value = first === undefined ? undefined : this.groupData.get(first)?.backends.get(b);
+      const value = first === undefined ? undefined : valueIn(this.groupData.get(first), b);
       if (value === undefined) {
         this.backendEntries.delete(b);
       } else if (at === 0) {
@@ -421,14 +439,9 @@ function planServicePort(
 
   const group = (local: boolean): GroupKey => {
     const key = `${view.id}/${view.protocol}#${local ? 'local' : 'cluster'}`;
-    if (!plan.groups.has(key)) {
+    if (!plan.groups.some((data) => data.group.key === key)) {
       const endpoints = (local ? categorized.localEndpoints : categorized.clusterEndpoints) ?? [];
-      const backends = new Map<BackendKey, BackendValue>();
-      for (const ep of endpoints) addBackend(backends, ep, proto, nodeAddresses);
-      plan.groups.set(key, {
-        group: { key, backends: sortedKeys(backends) },
-        backends,
-      });
+      plan.groups.push(groupData(key, endpoints, proto, nodeAddresses));
     }
     return key;
   };
@@ -463,14 +476,66 @@ function planServicePort(
     add(ip, view.port, LbScope.EXTERNAL, LbServiceFlag.EXTERNAL_IP);
 }
 
-function addBackend(
-  backends: Map<BackendKey, BackendValue>,
+/**
+ * A group's backends: in the order of their names, each key once, with the value of its first
+ * endpoint. The endpoints mostly come in that order already (sorted by "ip:port", one per
+ * "ip:port", which orders the names of one protocol alike when every key is a number, i.e. every
+ * address an IPv4 one), and a check of each neighbour costs less than a map per group; otherwise
+ * a map sorts them out.
+ */
+function groupData(
+  key: GroupKey,
+  endpoints: readonly EndpointView[],
+  proto: number,
+  nodeAddresses: ReadonlyMap<string, string>,
+): GroupData {
+  const keys: BackendKey[] = new Array<BackendKey>(endpoints.length);
+  const values: BackendValue[] = new Array<BackendValue>(endpoints.length);
+  for (let i = 0; i < endpoints.length; i++) {
+    const ep = endpoints[i] as EndpointView;
+    const b = backendKey(ep.ip, ep.port, proto);
+    if (
+      typeof b !== 'number' ||
+      (i > 0 && compareIpPort(endpoints[i - 1] as EndpointView, ep) >= 0)
+    ) {
+      return unorderedGroupData(key, endpoints, proto, nodeAddresses);
+    }
+    keys[i] = b;
+    values[i] = backendValue(ep, proto, nodeAddresses);
+  }
+  return { group: { key, backends: keys }, values };
+}
+
+function unorderedGroupData(
+  key: GroupKey,
+  endpoints: readonly EndpointView[],
+  proto: number,
+  nodeAddresses: ReadonlyMap<string, string>,
+): GroupData {
+  const byKey = new Map<BackendKey, BackendValue>();
+  for (const ep of endpoints) {
+    const b = backendKey(ep.ip, ep.port, proto);
+    if (!byKey.has(b)) byKey.set(b, backendValue(ep, proto, nodeAddresses));
+  }
+  const keys = [...byKey.keys()].sort(compareBackendKeys);
+  return { group: { key, backends: keys }, values: keys.map((b) => byKey.get(b) as BackendValue) };
+}
+
+/**
+ * The value of backend b in a group. A scan of its keys (numbers, mostly): a binary search in
+ * name order would format names, which costs more for the groups there are.
+ */
+function valueIn(data: GroupData | undefined, b: BackendKey): BackendValue | undefined {
+  if (data === undefined) return undefined;
+  const at = data.group.backends.indexOf(b);
+  return at < 0 ? undefined : data.values[at];
+}
+
+function backendValue(
   ep: EndpointView,
   proto: number,
   nodeAddresses: ReadonlyMap<string, string>,
-): void {
-  const key = backendKey(ep.ip, ep.port, proto);
-  if (backends.has(key)) return;
+): BackendValue {
   const nodeAddress = ep.nodeName === undefined ? undefined : nodeAddresses.get(ep.nodeName);
   let valid = nodeAddress === undefined ? false : validAddresses.get(nodeAddress);
   if (valid === undefined) {
@@ -478,7 +543,7 @@ function addBackend(
     if (validAddresses.size >= MAX_VALID_ADDRESSES) validAddresses.clear();
     validAddresses.set(nodeAddress as string, valid);
   }
-  backends.set(key, {
+  return {
     address: ep.ip,
     port: ep.port,
     proto,
@@ -486,24 +551,12 @@ function addBackend(
       (ep.isLocal ? LbBackendFlag.LOCAL : 0) |
       (!ep.ready && ep.serving && ep.terminating ? LbBackendFlag.TERMINATING : 0),
     node_address: valid ? (nodeAddress as string) : '0.0.0.0',
-  });
+  };
 }
 
 /** Node addresses seen and whether they parse: a handful of nodes, a million endpoints. */
 const validAddresses = new Map<string, boolean>();
 const MAX_VALID_ADDRESSES = 65536; // node churn never grows it without bound
-
-/**
- * The keys in order. They mostly come in order (endpoints are sorted by "ip:port"), and a
- * check costs less than a sort, which copies the list: once per group of every Service.
- */
-function sortedKeys(map: ReadonlyMap<string, unknown>): string[] {
-  const keys = [...map.keys()];
-  for (let i = 1; i < keys.length; i++) {
-    if (compare(keys[i - 1] as string, keys[i] as string) > 0) return keys.sort(compare);
-  }
-  return keys;
-}
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

@@ -43,10 +43,23 @@ function counting<T extends object>(name: string, map: T, writes: Write[]): T {
           return (value as (...a: unknown[]) => unknown).call(target, key, ...rest);
         };
       }
-      if (prop === 'updateBatch' || prop === 'updateBatchFast') {
+      if (prop === 'updateBatch') {
         return (entries: readonly (readonly [unknown, unknown])[], ...rest: unknown[]) => {
           for (const [key] of entries) writes.push({ map: name, op: 'update', key });
           return (value as (...a: unknown[]) => unknown).call(target, entries, ...rest);
+        };
+      }
+      if (prop === 'updateBatchRecords') {
+        return (
+          records: readonly { key: unknown }[],
+          start = 0,
+          end = records.length,
+          ...rest: unknown[]
+        ) => {
+          for (let i = start; i < end; i++) {
+            writes.push({ map: name, op: 'update', key: (records[i] as { key: unknown }).key });
+          }
+          return (value as (...a: unknown[]) => unknown).call(target, records, start, end, ...rest);
         };
       }
       if (prop === 'deleteBatch') {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Lb4Backend, Lb4Key, Lb4ReverseNat, LbService, LbSlotKey } from '../datapath/lb.js';
 import type { Codec } from './codec.js';
+import { u32 } from './codec.js';
 import { fastEncoder } from './map.js';
 
 function same<T>(codec: Codec<T>, value: T): void {
@@ -19,6 +20,7 @@ describe('fastEncoder', () => {
       same(Lb4Key, { address, dport: 443, proto: 17, scope: 1 });
       same(Lb4ReverseNat, { address, port: 53 });
     }
+    for (const id of [0, 1, 0x01020304, 2 ** 32 - 1, 1.5]) same(u32, id);
     same(LbSlotKey, { service_id: 7, slot: 3 });
     same(LbSlotKey, { service_id: 2 ** 32 - 1, slot: 0x01020304 });
     same(LbService, {
@@ -31,6 +33,9 @@ describe('fastEncoder', () => {
   });
 
   it('refuses what the codec refuses, with its error', () => {
+    for (const id of [-1, 2 ** 32]) {
+      assert.throws(() => fastEncoder(u32)(id, Buffer.alloc(4), 0), RangeError);
+    }
     const bad = [
       { address: '10.0.0.256', port: 1, proto: 6, flags: 0, node_address: '0.0.0.0' },
       { address: '10.0.0', port: 1, proto: 6, flags: 0, node_address: '0.0.0.0' },

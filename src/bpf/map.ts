@@ -187,24 +187,31 @@ export class BpfMap<K, V> {
   }
 
   /**
-   * updateBatch for bulk programming: the same bytes, written by encoders compiled from the
-   * codecs' field layouts (fastEncoder), which skip the generic per-field loop and write
-   * dotted-quad addresses without splitting them. Returns the number of entries written.
+   * updateBatch for bulk programming, over records[start, end) that hold their own key and value
+   * (a diff's update operations: no [key, value] pair is made for each of a full pass's 200k
+   * entries). The same bytes, written by encoders compiled from the codecs' field layouts
+   * (fastEncoder), which skip the generic per-field loop and write dotted-quad addresses without
+   * splitting them. Returns the number of entries written.
    */
-  updateBatchFast(entries: readonly (readonly [K, V])[], flag: UpdateFlag = 'any'): number {
+  updateBatchRecords(
+    records: readonly { readonly key: K; readonly value: V }[],
+    start = 0,
+    end = records.length,
+    flag: UpdateFlag = 'any',
+  ): number {
     const ks = this.key.size;
     const vs = this.value.size;
     const encodeKey = fastEncoder(this.key);
     const encodeValue = fastEncoder(this.value);
-    const keys = Buffer.alloc(entries.length * ks);
-    const values = Buffer.alloc(entries.length * vs);
-    for (let i = 0; i < entries.length; i++) {
-      // Indexing, not destructuring: no iterator over each pair until the loop is optimized.
-      const entry = entries[i] as readonly [K, V];
-      encodeKey(entry[0], keys, i * ks);
-      encodeValue(entry[1], values, i * vs);
+    const count = end - start;
+    const keys = Buffer.alloc(count * ks);
+    const values = Buffer.alloc(count * vs);
+    for (let i = 0; i < count; i++) {
+      const record = records[start + i] as { readonly key: K; readonly value: V };
+      encodeKey(record.key, keys, i * ks);
+      encodeValue(record.value, values, i * vs);
     }
-    return this.updateBatchRaw(keys, values, entries.length, flag);
+    return this.updateBatchRaw(keys, values, count, flag);
   }
 
   /** Batch update from packed, already-encoded key and value arrays. */
@@ -311,8 +318,19 @@ export class BpfMap<K, V> {
 }
 
 
-type Encode<T> = (value: T, buf: Buffer, offset: number) => void;
+export type Encode<T> = (value: T, buf: Buffer, offset: number) => void;
 const compiled = new WeakMap<object, Encode<never>>();
+
+/**
+ * Registers a hand-written bulk encoder for a codec, which fastEncoder then returns: it must write
+ * exactly what codec.encode writes, and leave to codec.encode (which writes or throws) any value
+ * it does not handle. For the few structs written by the 100k (src/datapath/lb-encode.ts): the
+ * generic encoder reads each field by a computed name, which is slow until the JIT has warmed up,
+ * and a full pass writes each struct once.
+ */
+export function registerEncoder<T>(codec: Codec<T>, encode: Encode<T>): void {
+  compiled.set(codec, encode);
+}
 
 /**
  * An encoder writing exactly what codec.encode writes, faster for structs: the field layout
@@ -327,13 +345,23 @@ export function fastEncoder<T>(codec: Codec<T>): Encode<T> {
   const cached = compiled.get(codec);
   if (cached) return cached as Encode<T>;
   let encode: Encode<T> = (v, b, o) => codec.encode(v, b, o);
-  if (isStruct(codec)) {
+  const kind = FIELD_KINDS.get(codec);
+  if (kind !== undefined) {
+    // A scalar (a u32 backend id as a key or a value): Buffer's writers check ranges slowly.
+    encode = (v, b, o) => {
+      if (!writeField(kind, v, b, o)) codec.encode(v, b, o);
+    };
+  } else if (isStruct(codec)) {
     const fields = codec.fields.filter((f) => !f.codec.name.startsWith('pad['));
     const kinds = fields.map((f) => FIELD_KINDS.get(f.codec) ?? OTHER);
-    const pads = codec.fields.filter((f) => f.codec.name.startsWith('pad['));
+    // The padding bytes' offsets, flat: index loops allocate no iterator per value.
+    const padBytes: number[] = [];
+    for (const p of codec.fields) {
+      if (p.codec.name.startsWith('pad[')) for (let i = 0; i < p.size; i++) padBytes.push(p.offset + i);
+    }
     encode = (v, b, o) => {
       const record = v as Record<string, unknown>;
-      for (const p of pads) for (let i = o + p.offset; i < o + p.offset + p.size; i++) b[i] = 0;
+      for (let i = 0; i < padBytes.length; i++) b[o + (padBytes[i] as number)] = 0;
       for (let i = 0; i < fields.length; i++) {
         const f = fields[i] as FieldLayout;
         const x = record[f.name];
@@ -393,7 +421,7 @@ function writeField(kind: number, x: unknown, b: Buffer, o: number): boolean {
 }
 
 /** Writes a canonical dotted quad (four decimal octets, 0-255); false for anything else. */
-function writeDottedQuad(s: string, b: Buffer, o: number): boolean {
+export function writeDottedQuad(s: string, b: Buffer, o: number): boolean {
   let octet = 0;
   let digits = 0;
   let part = 0;

@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { dumpProgrammed, serviceFlagNames } from '../agent/dump.js';
 import { listFrontends, readPinnedProgrammed } from '../agent/inspect.js';
-import { planForNode } from '../agent/plan.js';
+import { backendName, planForNode } from '../agent/plan.js';
 import { openPinnedMap } from '../bpf/pinned.js';
 import { lbMaps } from '../datapath/lb.js';
 import { objectKey } from '../model/index.js';
@@ -104,7 +104,7 @@ describe('sluice agent restart (lab)', () => {
       const fromModel = [...plan.frontends.values()]
         .map((f) => {
           const backends = plan.groups.get(f.group)?.backends ?? [];
-          return `${f.id} ${serviceFlagNames(f.flags)} [${[...backends].sort().join(' ')}]`;
+          return `${f.id} ${serviceFlagNames(f.flags)} [${backends.map(backendName).sort().join(' ')}]`;
         })
         .sort();
       const fromMaps = listFrontends(readPinnedProgrammed(agentPinRoot(lab.topology, node)))

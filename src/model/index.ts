@@ -51,6 +51,7 @@ export {
 export type { EndpointSliceOptions } from './endpointslices.js';
 export {
   categorizeEndpoints,
+  compareIpPort,
   endpointString,
   externalPolicyLocal,
   externallyAccessible,
