@@ -52,7 +52,8 @@ static __always_inline int xdp_fragment(struct lb_ctx *c, __u32 len)
  * node's pods' traffic above all, is TC's: TC looks every packet up in conntrack anyway (replies
  * of flows it translated without SNAT, DSR options to learn), so looking here too would only pay
  * the same cold conntrack buckets twice for a packet XDP passes. That keeps traffic for no
- * frontend at two service lookups, whose buckets the node's few frontends keep warm. */
+ * frontend at two service lookups, keyed by its destination alone (no per-flow state: the same
+ * few buckets for all of a pod's flows). */
 static __always_inline bool xdp_balances(const struct ipv4_packet *p)
 {
 	return p->daddr == node_ipv4 || lb4_lookup_service(p->daddr, p->dport, p->proto, LB_SCOPE_EXTERNAL) ||

@@ -9,8 +9,9 @@
  * either direction is translated with one lookup, and a removed backend keeps serving its
  * flows (make-before-break) because nothing else is read. State and lifetime are kept equal in
  * both: a state change writes both, and so does a refresh, which happens at most once a second
- * per flow (every half timeout, for timeouts under two seconds). An entry whose expires_ns has passed is dead: the datapath ignores it, the LRU
- * recycles it, and the agent's garbage collection may delete it (and its peer).
+ * per flow (every half timeout, for timeouts under two seconds). An entry whose expires_ns has
+ * passed is dead: the datapath ignores it, the LRU recycles it, and the agent's garbage
+ * collection may delete it (and its peer).
  *
  * Timeouts are load-time config (.rodata, seconds), defaults as Cilium's.
  * Every struct has a BTF-checked codec in src/datapath/lb-tc.ts. */
