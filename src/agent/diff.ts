@@ -96,7 +96,7 @@ export function diffDatapath(
   // Backend ids: by (address, port, proto) as programmed; the lowest id wins a duplicate.
   // 1. Backends, in the same pass: one visit of each of a million backends, not two.
   const backendIds = lowestBackendIds(programmed);
-  const wantedBackendIds = new BackendMap<number>();
+  const wantedBackendIds = new BackendMap<number>(undefined, plan.backends.size);
   // forEach, not for-of over entries: no [key, value] array per backend.
   plan.backends.forEach((value, key) => {
     let id = backendIds.get(key);

@@ -19,6 +19,7 @@
 import { IPPROTO, LbBackendFlag, LbScope, LbServiceFlag } from '../datapath/lb.js';
 import type {
   ClusterState,
+  EndpointSlice,
   EndpointView,
   ObjectKey,
   Service,
@@ -265,12 +266,20 @@ export class DesiredState implements DatapathPlan {
     private nodeAddresses: ReadonlyMap<string, string> = new Map(),
   ) {}
 
-  /** The node's whole plan from a state (a start, an adoption, a change of the nodes). */
-  static fromState(state: ClusterState, nodeName: string): DesiredState {
+  /**
+   * The node's whole plan from a state (a start, an adoption, a change of the nodes). slices:
+   * the state's EndpointSlices by Service (endpointSlicesByService), when the caller has them.
+   */
+  static fromState(
+    state: ClusterState,
+    nodeName: string,
+    slices: ReadonlyMap<ObjectKey, readonly EndpointSlice[]> = endpointSlicesByService(
+      state.endpointSlices.values(),
+    ),
+  ): DesiredState {
     const nodeAddresses = new Map([...state.nodes.values()].map((n) => [n.name, n.ip]));
     const ip = nodeAddresses.get(nodeName) ?? '';
     const desired = new DesiredState({ name: nodeName, ip }, nodeAddresses);
-    const slices = endpointSlicesByService(state.endpointSlices.values());
     // Sorted with their values: no lookup of each key again in a map of every Service. The
     // comparator indexes the pairs: destructuring them walks an iterator, 140k calls at 10k.
     const services = [...state.services].sort((a, b) => compare(a[0], b[0]));
@@ -382,14 +391,11 @@ export class DesiredState implements DatapathPlan {
       const b = keys[i] as BackendKey;
       const value = data.values[i] as BackendValue;
       affected.backends.add(b);
-      const entry = this.backendEntries.get(b);
-      if (entry === undefined) {
-        this.backendEntries.set(b, { value, owners: fe.group });
-      } else if (typeof entry.owners === 'string') {
-        entry.owners = [entry.owners, fe.group];
-      } else {
-        entry.owners.push(fe.group);
-      }
+      // A new backend is added with this group as its owner; one listed already gains it.
+      const entry = this.backendEntries.setIfAbsent(b, { value, owners: fe.group });
+      if (entry === undefined) continue;
+      if (typeof entry.owners === 'string') entry.owners = [entry.owners, fe.group];
+      else entry.owners.push(fe.group);
     }
   }
 
