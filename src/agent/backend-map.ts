@@ -35,8 +35,9 @@ export class BackendMap<V> implements Map<BackendKey, V> {
    */
   constructor(entries?: Iterable<readonly [BackendKey, V]>, capacity = 0) {
     if (capacity > 0) {
+      // The size growing would reach: set() grows the table when it is half full.
       let size = MIN_CAPACITY;
-      while (size < capacity * 4 + 4) size *= 2;
+      while (size < capacity * 2 + 2) size *= 2;
       this.slots = new Float64Array(2 * size).fill(EMPTY);
     }
     if (entries) for (const [k, v] of entries) this.set(k, v);

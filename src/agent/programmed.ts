@@ -65,12 +65,17 @@ export function cloneProgrammed(state: ProgrammedState): ProgrammedState {
 }
 
 export function setSlot(state: ProgrammedState, key: SlotKey, backendId: number): void {
-  let slots = state.slots.get(key.service_id);
+  slotsFor(state, key.service_id).set(key.slot, backendId);
+}
+
+/** The slots of a service id, an empty map added for it when it has none. */
+export function slotsFor(state: ProgrammedState, serviceId: number): Map<number, number> {
+  let slots = state.slots.get(serviceId);
   if (!slots) {
     slots = new Map<number, number>();
-    state.slots.set(key.service_id, slots);
+    state.slots.set(serviceId, slots);
   }
-  slots.set(key.slot, backendId);
+  return slots;
 }
 
 export function deleteSlot(state: ProgrammedState, key: SlotKey): void {
