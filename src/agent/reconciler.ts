@@ -186,14 +186,14 @@ export class Reconciler {
     this.sliceService = new Map();
     this.serviceSlices = new Map();
     const byService = new Map<ObjectKey, EndpointSlice[]>();
-    for (const [key, slice] of state.endpointSlices) {
-      if (slice.serviceName === '') continue;
+    state.endpointSlices.forEach((slice, key) => {
+      if (slice.serviceName === '') return;
       const service = objectKey(slice.namespace, slice.serviceName);
       this.linkSlice(key, service);
       const list = byService.get(service);
       if (list) list.push(slice);
       else byService.set(service, [slice]);
-    }
+    });
     return byService;
   }
 
