@@ -5,6 +5,7 @@
  */
 import type { BackendValue, FrontendKey, Lb4KeyValue } from './plan.js';
 import { frontendKey } from './plan.js';
+import { SlotList } from './slot-list.js';
 
 export interface ServiceValue {
   service_id: number;
@@ -26,7 +27,7 @@ export interface SlotKey {
 
 export interface ProgrammedState {
   services: Map<FrontendKey, { key: Lb4KeyValue; value: ServiceValue }>;
-  /** service_id -> slot -> backend_id */
+  /** service_id -> slot -> backend_id (a SlotList each: slot-list.ts) */
   slots: Map<number, Map<number, number>>;
   backends: Map<number, BackendValue>;
   revNat: Map<number, RevNatValue>;
@@ -58,7 +59,7 @@ export function programmedFromEntries(entries: MapEntries): ProgrammedState {
 export function cloneProgrammed(state: ProgrammedState): ProgrammedState {
   return {
     services: new Map([...state.services].map(([k, v]) => [k, { key: v.key, value: v.value }])),
-    slots: new Map([...state.slots].map(([k, v]) => [k, new Map(v)])),
+    slots: new Map([...state.slots].map(([k, v]) => [k, new SlotList(v)])),
     backends: new Map(state.backends),
     revNat: new Map(state.revNat),
   };
@@ -72,7 +73,7 @@ export function setSlot(state: ProgrammedState, key: SlotKey, backendId: number)
 export function slotsFor(state: ProgrammedState, serviceId: number): Map<number, number> {
   let slots = state.slots.get(serviceId);
   if (!slots) {
-    slots = new Map<number, number>();
+    slots = new SlotList();
     state.slots.set(serviceId, slots);
   }
   return slots;
