@@ -40,9 +40,14 @@ describe('BackendMap', () => {
       for (let step = 0; step < 20000; step++) {
         const key = keys[Math.floor(next() * keys.length)] as BackendKey;
         const r = next();
-        if (r < 0.55) {
+        if (r < 0.45) {
           map.set(key, step);
           reference.set(key, step);
+        } else if (r < 0.55) {
+          // setIfAbsent: the value there, else set (Map's has/get/set by hand).
+          const had = reference.get(key);
+          if (!reference.has(key)) reference.set(key, step);
+          assert.equal(map.setIfAbsent(key, step), had);
         } else if (r < 0.95) {
           assert.equal(map.delete(key), reference.delete(key));
         } else {
@@ -58,17 +63,23 @@ describe('BackendMap', () => {
     }
   });
 
-  it('holds 100k backends and finds each', () => {
-    const map = new BackendMap<number>();
-    for (let i = 0; i < 100000; i++)
-      map.set(backendKey(`10.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, 8080, 6), i);
-    assert.equal(map.size, 100000);
-    for (let i = 0; i < 100000; i += 997) {
-      assert.equal(
-        map.get(backendKey(`10.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, 8080, 6)),
-        i,
-      );
+  it('holds 100k backends and finds each, sized up front or grown', () => {
+    for (const map of [new BackendMap<number>(), new BackendMap<number>(undefined, 100000)]) {
+      holds100k(map);
     }
-    assert.equal(map.get(backendKey('10.64.0.0', 8081, 6)), undefined);
   });
 });
+
+/** 100k backends set, then every 997th found and one never set missed. */
+function holds100k(map: BackendMap<number>): void {
+  for (let i = 0; i < 100000; i++)
+    map.set(backendKey(`10.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, 8080, 6), i);
+  assert.equal(map.size, 100000);
+  for (let i = 0; i < 100000; i += 997) {
+    assert.equal(
+      map.get(backendKey(`10.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, 8080, 6)),
+      i,
+    );
+  }
+  assert.equal(map.get(backendKey('10.64.0.0', 8081, 6)), undefined);
+}

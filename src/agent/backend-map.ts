@@ -29,7 +29,17 @@ export class BackendMap<V> implements Map<BackendKey, V> {
   private used = 0;
   private readonly strings = new Map<string, number>();
 
-  constructor(entries?: Iterable<readonly [BackendKey, V]>) {
+  /**
+   * capacity: how many keys it will hold, when known (the diff's 100k backend ids): the table is
+   * made that large at once instead of growing, each growth re-inserting every key.
+   */
+  constructor(entries?: Iterable<readonly [BackendKey, V]>, capacity = 0) {
+    if (capacity > 0) {
+      // The size growing would reach: set() grows the table when it is half full.
+      let size = MIN_CAPACITY;
+      while (size < capacity * 2 + 2) size *= 2;
+      this.slots = new Float64Array(2 * size).fill(EMPTY);
+    }
     if (entries) for (const [k, v] of entries) this.set(k, v);
   }
 
@@ -74,6 +84,30 @@ export class BackendMap<V> implements Map<BackendKey, V> {
     this.slots[slot + 1] = this.append(key, value);
     this.used++;
     return this;
+  }
+
+  /**
+   * The value of key when it has one; otherwise sets it to value and returns undefined. One
+   * probe of the table where get then set would take two (the plan adds 100k backends so).
+   */
+  setIfAbsent(key: BackendKey, value: V): V | undefined {
+    if (typeof key === 'string') {
+      const at = this.strings.get(key);
+      if (at !== undefined) return this.valueAt[at];
+      this.strings.set(key, this.append(key, value));
+      return undefined;
+    }
+    let slot = this.slotOf(key);
+    const at = this.slots[slot + 1] as number;
+    if (at >= 0) return this.valueAt[at];
+    if ((this.used + 1) * 4 > this.slots.length) {
+      this.rebuild(this.slots.length);
+      slot = this.slotOf(key);
+    }
+    this.slots[slot] = key;
+    this.slots[slot + 1] = this.append(key, value);
+    this.used++;
+    return undefined;
   }
 
   delete(key: BackendKey): boolean {

@@ -37,7 +37,7 @@ import { backendKey, frontendKey } from './plan.js';
 import { compareBackendKeys } from './backend-key.js';
 import { BackendMap } from './backend-map.js';
 import type { ProgrammedState, RevNatValue, ServiceValue, SlotKey } from './programmed.js';
-import { cloneProgrammed, deleteSlot, setSlot } from './programmed.js';
+import { cloneProgrammed, deleteSlot, slotsFor } from './programmed.js';
 
 export type MapOp =
   | { map: 'lb4_backends'; op: 'update'; key: number; value: BackendValue }
@@ -96,7 +96,7 @@ export function diffDatapath(
   // Backend ids: by (address, port, proto) as programmed; the lowest id wins a duplicate.
   // 1. Backends, in the same pass: one visit of each of a million backends, not two.
   const backendIds = lowestBackendIds(programmed);
-  const wantedBackendIds = new BackendMap<number>();
+  const wantedBackendIds = new BackendMap<number>(undefined, plan.backends.size);
   // forEach, not for-of over entries: no [key, value] array per backend.
   plan.backends.forEach((value, key) => {
     let id = backendIds.get(key);
@@ -112,10 +112,11 @@ export function diffDatapath(
   const groupIds = new Map<GroupKey, number>();
   const taken = new Set<number>();
   const candidates = new Map<GroupKey, number[]>();
-  for (const fe of plan.frontends.values()) {
+  // forEach, not for-of over values(), here and below: no iterator result per frontend.
+  plan.frontends.forEach((fe) => {
     const id = programmed.services.get(fe.id)?.value.service_id;
     if (id !== undefined) candidates.set(fe.group, [...(candidates.get(fe.group) ?? []), id]);
-  }
+  });
   const groupsInOrder = [...plan.groups.keys()].sort(compare);
   for (const group of groupsInOrder) {
     const id = (candidates.get(group) ?? []).sort((a, b) => a - b).find((c) => !taken.has(c));
@@ -128,22 +129,22 @@ export function diffDatapath(
     if (!groupIds.has(group)) groupIds.set(group, counters.nextServiceId++);
   }
 
-  // Reverse-NAT ids: per frontend, kept from the maps.
+  // Reverse-NAT ids: per frontend, kept from the maps; 2. reverse NAT; and the groups with
+  // affinity (for 3): one visit of each frontend.
   const revNatIds = new Map<FrontendKey, number>();
-  for (const fe of plan.frontends.values()) {
-    const id = programmed.services.get(fe.id)?.value.rev_nat_id;
-    revNatIds.set(fe.id, id !== undefined && id > 0 ? id : counters.nextRevNatId++);
-  }
-
-  // 2. Reverse NAT.
-  for (const fe of plan.frontends.values()) {
-    const id = revNatIds.get(fe.id) as number;
+  const affinityGroups = new Set<GroupKey>();
+  plan.frontends.forEach((fe) => {
+    const programmedId = programmed.services.get(fe.id)?.value.rev_nat_id;
+    const id =
+      programmedId !== undefined && programmedId > 0 ? programmedId : counters.nextRevNatId++;
+    revNatIds.set(fe.id, id);
     const value = { address: fe.key.address, port: fe.key.dport };
     const current = programmed.revNat.get(id);
     if (current?.address !== value.address || current.port !== value.port) {
       phase.revNat.push({ map: 'lb4_reverse_nat', op: 'update', key: id, value });
     }
-  }
+    if (fe.affinityTimeout > 0) affinityGroups.add(fe.group);
+  });
 
   // 3. Slots, group by group; 6 and 7 for what the groups drop.
   const programmedCounts = new Map<number, number>();
@@ -151,9 +152,6 @@ export function diffDatapath(
     const seen = programmedCounts.get(value.service_id) ?? 0;
     programmedCounts.set(value.service_id, Math.max(seen, value.backend_count));
   }
-  const affinityGroups = new Set<GroupKey>();
-  for (const fe of plan.frontends.values())
-    if (fe.affinityTimeout > 0) affinityGroups.add(fe.group);
   const counts = new Map<number, number>();
   const liveServiceIds = new Set(groupIds.values());
   for (const group of groupsInOrder) {
@@ -210,7 +208,7 @@ export function diffDatapath(
   }
 
   // 4. Frontends.
-  for (const fe of plan.frontends.values()) {
+  plan.frontends.forEach((fe) => {
     const serviceId = groupIds.get(fe.group) as number;
     const value: ServiceValue = {
       service_id: serviceId,
@@ -222,7 +220,7 @@ export function diffDatapath(
     if (!sameService(programmed.services.get(fe.id)?.value, value)) {
       phase.services.push({ map: 'lb4_services', op: 'update', key: fe.key, value });
     }
-  }
+  });
 
   // 5. Frontends that went away.
   for (const [id, { key }] of programmed.services) {
@@ -704,6 +702,10 @@ export function applyInPlace(
   ops: readonly MapOp[],
   index?: DiffIndex,
 ): void {
+  // The slots of the service the last slot write went to: a group's writes come one after
+  // another, so one lookup per group instead of one per slot (100k in a full pass).
+  let slotsId = -1;
+  let slotsOf: Map<number, number> | undefined;
   // An index loop: no iterator step per operation (a full pass applies 200k of them).
   for (let i = 0; i < ops.length; i++) {
     const o = ops[i] as MapOp;
@@ -733,8 +735,16 @@ export function applyInPlace(
         else state.revNat.delete(o.key);
         break;
       case 'lb_slots':
-        if (o.op === 'update') setSlot(state, o.key, o.value);
-        else deleteSlot(state, o.key);
+        if (o.op === 'update') {
+          if (slotsOf === undefined || o.key.service_id !== slotsId) {
+            slotsId = o.key.service_id;
+            slotsOf = slotsFor(state, slotsId);
+          }
+          slotsOf.set(o.key.slot, o.value);
+        } else {
+          deleteSlot(state, o.key);
+          slotsOf = undefined; // the delete may have dropped that service's map
+        }
         break;
       case 'lb4_services': {
         const id = frontendKey(o.key);

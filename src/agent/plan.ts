@@ -19,6 +19,7 @@
 import { IPPROTO, LbBackendFlag, LbScope, LbServiceFlag } from '../datapath/lb.js';
 import type {
   ClusterState,
+  EndpointSlice,
   EndpointView,
   ObjectKey,
   Service,
@@ -250,8 +251,8 @@ export class DesiredState implements DatapathPlan {
   readonly frontends = new Map<FrontendKey, PlannedFrontend>();
   readonly groups = new Map<GroupKey, PlannedGroup>();
   /** Each backend of the plan with the groups listing it: one map, one lookup per backend. */
-  private readonly backendEntries = new BackendMap<BackendEntry>();
-  readonly backends: ReadonlyMap<BackendKey, BackendValue> = new BackendValues(this.backendEntries);
+  private readonly backendEntries: BackendMap<BackendEntry>;
+  readonly backends: ReadonlyMap<BackendKey, BackendValue>;
   private readonly services = new Map<ObjectKey, ServicePlan>();
   private readonly groupData = new Map<GroupKey, GroupData>();
   /** Claims per frontend, ordered by service port id (stable): the first one is programmed. */
@@ -260,17 +261,34 @@ export class DesiredState implements DatapathPlan {
   /** Winning frontends per group. */
   private readonly groupRefs = new Map<GroupKey, number>();
 
+  /** expectedBackends: about how many backends the plan will hold (BackendMap's capacity). */
   constructor(
     readonly node: NodeInfo,
     private nodeAddresses: ReadonlyMap<string, string> = new Map(),
-  ) {}
+    expectedBackends = 0,
+  ) {
+    this.backendEntries = new BackendMap<BackendEntry>(undefined, expectedBackends);
+    this.backends = new BackendValues(this.backendEntries);
+  }
 
-  /** The node's whole plan from a state (a start, an adoption, a change of the nodes). */
-  static fromState(state: ClusterState, nodeName: string): DesiredState {
+  /**
+   * The node's whole plan from a state (a start, an adoption, a change of the nodes). slices:
+   * the state's EndpointSlices by Service (endpointSlicesByService), when the caller has them.
+   */
+  static fromState(
+    state: ClusterState,
+    nodeName: string,
+    slices: ReadonlyMap<ObjectKey, readonly EndpointSlice[]> = endpointSlicesByService(
+      state.endpointSlices.values(),
+    ),
+  ): DesiredState {
     const nodeAddresses = new Map([...state.nodes.values()].map((n) => [n.name, n.ip]));
     const ip = nodeAddresses.get(nodeName) ?? '';
-    const desired = new DesiredState({ name: nodeName, ip }, nodeAddresses);
-    const slices = endpointSlicesByService(state.endpointSlices.values());
+    const desired = new DesiredState(
+      { name: nodeName, ip },
+      nodeAddresses,
+      mostBackends(state.endpointSlices),
+    );
     // Sorted with their values: no lookup of each key again in a map of every Service. The
     // comparator indexes the pairs: destructuring them walks an iterator, 140k calls at 10k.
     const services = [...state.services].sort((a, b) => compare(a[0], b[0]));
@@ -382,14 +400,11 @@ export class DesiredState implements DatapathPlan {
       const b = keys[i] as BackendKey;
       const value = data.values[i] as BackendValue;
       affected.backends.add(b);
-      const entry = this.backendEntries.get(b);
-      if (entry === undefined) {
-        this.backendEntries.set(b, { value, owners: fe.group });
-      } else if (typeof entry.owners === 'string') {
-        entry.owners = [entry.owners, fe.group];
-      } else {
-        entry.owners.push(fe.group);
-      }
+      // A new backend is added with this group as its owner; one listed already gains it.
+      const entry = this.backendEntries.setIfAbsent(b, { value, owners: fe.group });
+      if (entry === undefined) continue;
+      if (typeof entry.owners === 'string') entry.owners = [entry.owners, fe.group];
+      else entry.owners.push(fe.group);
     }
   }
 
@@ -552,6 +567,20 @@ function backendValue(
       (!ep.ready && ep.serving && ep.terminating ? LbBackendFlag.TERMINATING : 0),
     node_address: valid ? (nodeAddress as string) : '0.0.0.0',
   };
+}
+
+/**
+ * At most how many backends a plan of these slices holds (each endpoint of each IPv4 slice port
+ * one): the plan's table is made that large at once, not grown and re-filled seven times.
+ */
+function mostBackends(slices: ReadonlyMap<ObjectKey, EndpointSlice>): number {
+  let n = 0;
+  slices.forEach((slice) => {
+    if (slice.addressType === 'IPv4' && slice.serviceName !== '') {
+      n += slice.endpoints.length * slice.ports.length;
+    }
+  });
+  return n;
 }
 
 /** Node addresses seen and whether they parse: a handful of nodes, a million endpoints. */

@@ -5,6 +5,7 @@
  */
 import type { BackendValue, FrontendKey, Lb4KeyValue } from './plan.js';
 import { frontendKey } from './plan.js';
+import { SlotList } from './slot-list.js';
 
 export interface ServiceValue {
   service_id: number;
@@ -26,7 +27,7 @@ export interface SlotKey {
 
 export interface ProgrammedState {
   services: Map<FrontendKey, { key: Lb4KeyValue; value: ServiceValue }>;
-  /** service_id -> slot -> backend_id */
+  /** service_id -> slot -> backend_id (a SlotList each: slot-list.ts) */
   slots: Map<number, Map<number, number>>;
   backends: Map<number, BackendValue>;
   revNat: Map<number, RevNatValue>;
@@ -58,19 +59,24 @@ export function programmedFromEntries(entries: MapEntries): ProgrammedState {
 export function cloneProgrammed(state: ProgrammedState): ProgrammedState {
   return {
     services: new Map([...state.services].map(([k, v]) => [k, { key: v.key, value: v.value }])),
-    slots: new Map([...state.slots].map(([k, v]) => [k, new Map(v)])),
+    slots: new Map([...state.slots].map(([k, v]) => [k, new SlotList(v)])),
     backends: new Map(state.backends),
     revNat: new Map(state.revNat),
   };
 }
 
 export function setSlot(state: ProgrammedState, key: SlotKey, backendId: number): void {
-  let slots = state.slots.get(key.service_id);
+  slotsFor(state, key.service_id).set(key.slot, backendId);
+}
+
+/** The slots of a service id, an empty map added for it when it has none. */
+export function slotsFor(state: ProgrammedState, serviceId: number): Map<number, number> {
+  let slots = state.slots.get(serviceId);
   if (!slots) {
-    slots = new Map<number, number>();
-    state.slots.set(key.service_id, slots);
+    slots = new SlotList();
+    state.slots.set(serviceId, slots);
   }
-  slots.set(key.slot, backendId);
+  return slots;
 }
 
 export function deleteSlot(state: ProgrammedState, key: SlotKey): void {

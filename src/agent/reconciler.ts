@@ -94,8 +94,7 @@ export class Reconciler {
     const started = process.hrtime.bigint();
     this.desired = undefined;
     this.index = undefined;
-    const desired = DesiredState.fromState(state, this.nodeName);
-    this.indexSlices(state);
+    const desired = DesiredState.fromState(state, this.nodeName, this.indexSlices(state));
     const result = diffDatapath(desired, this.programmed, this.counters);
     const planMs = since(started);
     const t = process.hrtime.bigint();
@@ -179,13 +178,23 @@ export class Reconciler {
     };
   }
 
-  private indexSlices(state: ClusterState): void {
+  /**
+   * Indexes which Service each EndpointSlice belongs to, and returns the slices by Service
+   * (endpointSlicesByService) for the full plan: one pass and one key of each slice for both.
+   */
+  private indexSlices(state: ClusterState): Map<ObjectKey, EndpointSlice[]> {
     this.sliceService = new Map();
     this.serviceSlices = new Map();
-    for (const [key, slice] of state.endpointSlices) {
-      if (slice.serviceName !== '')
-        this.linkSlice(key, objectKey(slice.namespace, slice.serviceName));
-    }
+    const byService = new Map<ObjectKey, EndpointSlice[]>();
+    state.endpointSlices.forEach((slice, key) => {
+      if (slice.serviceName === '') return;
+      const service = objectKey(slice.namespace, slice.serviceName);
+      this.linkSlice(key, service);
+      const list = byService.get(service);
+      if (list) list.push(slice);
+      else byService.set(service, [slice]);
+    });
+    return byService;
   }
 
   private linkSlice(slice: ObjectKey, service: ObjectKey): void {

@@ -74,7 +74,11 @@ export function serviceViews(
   nodeName: string,
 ): ServicePortView[] {
   if (svc.clusterIP === '' || svc.clusterIP === 'None' || svc.type === 'ExternalName') return [];
-  const slices = [...serviceSlices].sort((a, b) => compare(a.name, b.name));
+  // Most Services have one slice: nothing to order, and no copy for each of 10k Services.
+  const slices =
+    serviceSlices.length <= 1
+      ? serviceSlices
+      : [...serviceSlices].sort((a, b) => compare(a.name, b.name));
   const views: ServicePortView[] = [];
   for (const port of svc.ports) {
     const found: EndpointView[] = [];
