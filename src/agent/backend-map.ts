@@ -70,19 +70,13 @@ export class BackendMap<V> implements Map<BackendKey, V> {
       }
       return this;
     }
-    let slot = this.slotOf(key);
+    const slot = this.slotOf(key);
     const at = this.slots[slot + 1] as number;
     if (at >= 0) {
       this.valueAt[at] = value;
-      return this;
+    } else {
+      this.insert(slot, key, value);
     }
-    if ((this.used + 1) * 4 > this.slots.length) {
-      this.rebuild(this.slots.length);
-      slot = this.slotOf(key);
-    }
-    this.slots[slot] = key;
-    this.slots[slot + 1] = this.append(key, value);
-    this.used++;
     return this;
   }
 
@@ -97,9 +91,15 @@ export class BackendMap<V> implements Map<BackendKey, V> {
       this.strings.set(key, this.append(key, value));
       return undefined;
     }
-    let slot = this.slotOf(key);
+    const slot = this.slotOf(key);
     const at = this.slots[slot + 1] as number;
     if (at >= 0) return this.valueAt[at];
+    this.insert(slot, key, value);
+    return undefined;
+  }
+
+  /** Adds a number key absent from the table at its free slot (found by slotOf). */
+  private insert(slot: number, key: number, value: V): void {
     if ((this.used + 1) * 4 > this.slots.length) {
       this.rebuild(this.slots.length);
       slot = this.slotOf(key);
@@ -107,7 +107,6 @@ export class BackendMap<V> implements Map<BackendKey, V> {
     this.slots[slot] = key;
     this.slots[slot + 1] = this.append(key, value);
     this.used++;
-    return undefined;
   }
 
   delete(key: BackendKey): boolean {
