@@ -16,6 +16,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { tuningRules } from '../model/traffic-optimization.js';
 import { KubernetesSource } from './kubernetes.js';
 import type { SourceSnapshot } from './source.js';
+import { snapshotReader } from '../testing/snapshots.js';
 
 type Obj = Record<string, unknown> & { metadata: Record<string, unknown> };
 
@@ -214,11 +215,7 @@ describe('kubernetes source (client-node informers against an API stub)', () => 
     });
     const source = new KubernetesSource({ kubeConfig: kubeConfigFor(server), restartMs: 50 });
     const snapshots = source.snapshots();
-    const next = async (): Promise<SourceSnapshot> => {
-      const r = await snapshots.next();
-      assert.equal(r.done, false);
-      return r.value;
-    };
+    const next = snapshotReader(snapshots);
     try {
       const first = await next();
       assert.equal(first.generation, 1);
@@ -314,11 +311,7 @@ describe('kubernetes source (client-node informers against an API stub)', () => 
       congestionControls: ['reno', 'cubic', 'bbr'],
     });
     const snapshots = source.snapshots();
-    const next = async (): Promise<SourceSnapshot> => {
-      const r = await snapshots.next();
-      assert.equal(r.done, false);
-      return r.value;
-    };
+    const next = snapshotReader(snapshots);
     const noServiceChanges = (s: SourceSnapshot): void => {
       assert.ok(s.changes, 'a policy change is incremental');
       assert.deepEqual(
@@ -411,11 +404,7 @@ describe('kubernetes source (client-node informers against an API stub)', () => 
       logger,
     });
     const snapshots = source.snapshots();
-    const next = async (): Promise<SourceSnapshot> => {
-      const r = await snapshots.next();
-      assert.equal(r.done, false);
-      return r.value;
-    };
+    const next = snapshotReader(snapshots);
     const listsOf = (c: string) => stub.requests.filter((r) => r === `GET ${c}`).length;
     try {
       const first = await next();

@@ -15,7 +15,7 @@ import type { ManifestReader } from './manifest-index.js';
 import { ManifestIndex, fsManifestReader } from './manifest-index.js';
 import { clusterStateFromDocs } from './manifest-state.js';
 import { ManifestsSource, readManifestsDir } from './manifests.js';
-import type { SourceSnapshot } from './source.js';
+import { snapshotReader } from '../testing/snapshots.js';
 
 const DIR = '/m';
 
@@ -277,11 +277,7 @@ describe('ManifestsSource reads what the events name', () => {
       writeFileSync(join(dir, '00-node.yaml'), NODE);
       for (let i = 1; i <= 12; i++) writeFileSync(join(dir, name(i)), app(i));
       const it = source.snapshots();
-      const next = async (): Promise<SourceSnapshot> => {
-        const r = await it.next();
-        assert.equal(r.done, false);
-        return r.value;
-      };
+      const next = snapshotReader(it);
       const first = await next();
       assert.equal(first.state.services.size, 12);
       assert.equal(new Set(reads).size, 13);

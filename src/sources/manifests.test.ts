@@ -12,7 +12,7 @@ import {
   manifestsDigest,
   readManifestsDir,
 } from './manifests.js';
-import type { SourceSnapshot } from './source.js';
+import { snapshotReader } from '../testing/snapshots.js';
 
 const docs = (text: string): ManifestDoc[] => parseManifestText(text, 'test.yaml');
 
@@ -112,11 +112,7 @@ describe('ManifestsSource', () => {
     try {
       writeFileSync(join(dir, 'app.yaml'), SERVICE);
       const it = source.snapshots();
-      const next = async (): Promise<SourceSnapshot> => {
-        const r = await it.next();
-        assert.equal(r.done, false);
-        return r.value;
-      };
+      const next = snapshotReader(it);
       const first = await next();
       assert.equal(first.generation, 1);
       assert.equal(first.state.services.size, 1);
