@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import type { AgentConfigInput } from '../agent/config.js';
+import { AGENT_V8_FLAGS } from '../agent/v8-flags.js';
 import type { ManifestFile } from '../sources/manifests.js';
 import { manifestsDigest } from '../sources/manifests.js';
 import { fnv1a32 } from '../model/hash.js';
@@ -321,6 +322,7 @@ export function startAgent(lab: LabTopology, stateDir: string, node: NodeRecord)
     `--mount=/proc/${process.pid}/ns/mnt`,
     '--',
     process.execPath,
+    ...AGENT_V8_FLAGS,
     MAIN,
     'agent',
     '--node',

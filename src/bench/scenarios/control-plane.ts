@@ -4,7 +4,8 @@
  * service removed) end to end (change-time), for:
  *
  * - sluice-ts: the agent's own Reconciler (src/agent/reconciler.ts), in a Node process of its
- *   own as the agent runs (src/bench/workers/sluice-program.ts), into the socket-LB
+ *   own as the agent runs (src/bench/workers/sluice-program.ts; with the agent's V8 flags,
+ *   src/agent/v8-flags.ts), into the socket-LB
  *   object's maps freshly pinned under a temporary directory in /sys/fs/bpf (loaded, nothing
  *   attached). program-time is its full pass from the cluster state (proxy view, plan, diff,
  *   map writes). change-time is what the agent does for one watch event: the EndpointSlice in
@@ -39,6 +40,7 @@ import { diffDatapath } from '../../agent/diff.js';
 import { planForNode } from '../../agent/plan.js';
 import { Reconciler } from '../../agent/reconciler.js';
 import { SYNTHETIC_NODES, syntheticCluster, toggleFirstEndpoint } from '../../agent/synthetic.js';
+import { AGENT_V8_FLAGS } from '../../agent/v8-flags.js';
 import { sockLbSpec } from '../../datapath/sock-lb.js';
 import { proxyView } from '../../model/proxy-view.js';
 import type { ClusterState, ServicePortView } from '../../model/types.js';
@@ -231,7 +233,7 @@ export async function runSluiceProcess(
   try {
     ({ stdout } = await execFileAsync(
       process.execPath,
-      ['--expose-gc', SLUICE_WORKER, String(services), pinBase],
+      ['--expose-gc', ...AGENT_V8_FLAGS, SLUICE_WORKER, String(services), pinBase],
       { signal, maxBuffer: 1 << 20 },
     ));
   } catch (error) {
