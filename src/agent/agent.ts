@@ -23,7 +23,7 @@ import type { NodeDatapath } from './datapath.js';
 import { openDatapath, preflight } from './datapath.js';
 import { AgentError } from './errors.js';
 import type { CtGcPass } from './ct-gc.js';
-import { collectExpiredFlows } from './ct-gc.js';
+import { GC_MAX_INTERVAL_MS, collectExpiredFlows, nextGcIntervalMs } from './ct-gc.js';
 import { countOps } from './diff.js';
 import type { HealthServer } from './health.js';
 import { startHealthServer } from './health.js';
@@ -69,7 +69,6 @@ const RETRY_MAX_MS = 30_000;
 /** Pod interfaces are re-scanned on every reconcile and at least this often. */
 const POD_INTERFACE_SCAN_MS = 2_000;
 /** Expired conntrack entries are collected this often (the shortest timeout is 10 s). */
-const CT_GC_INTERVAL_MS = 30_000;
 
 export class Agent {
   private datapath: NodeDatapath | undefined;
@@ -126,13 +125,25 @@ export class Agent {
       if (this.status.ready) this.syncPodInterfaces();
     }, POD_INTERFACE_SCAN_MS);
     scan.unref();
-    let collecting = false;
-    const gc = setInterval(() => {
-      if (!this.status.ready || collecting || !config.perPacketLB.enabled) return;
-      collecting = true;
-      void this.collectConntrack().finally(() => (collecting = false));
-    }, CT_GC_INTERVAL_MS);
-    gc.unref();
+    // Conntrack GC: each pass schedules the next, sooner when it found much dead (ct-gc.ts).
+    let gcIntervalMs = GC_MAX_INTERVAL_MS;
+    let gc: NodeJS.Timeout | undefined;
+    let gcEnded = false;
+    const scheduleGc = (): void => {
+      if (gcEnded) return;
+      gc = setTimeout(() => {
+        if (!this.status.ready || !config.perPacketLB.enabled) {
+          scheduleGc();
+          return;
+        }
+        void this.collectConntrack().then((pass) => {
+          if (pass) gcIntervalMs = nextGcIntervalMs(gcIntervalMs, pass.deleted, pass.capacity);
+          scheduleGc();
+        });
+      }, gcIntervalMs);
+      gc.unref();
+    };
+    scheduleGc();
     let sourceDone = false;
     let sourceError: unknown;
     const pump = (async () => {
@@ -177,7 +188,8 @@ export class Agent {
       }
     } finally {
       clearInterval(scan);
-      clearInterval(gc);
+      gcEnded = true;
+      clearTimeout(gc);
       await source.close();
       await pump;
       await this.shutdown();
@@ -304,15 +316,18 @@ export class Agent {
     );
   }
 
-  /** One garbage-collection pass over ct4; a failure is logged and retried next interval. */
-  private async collectConntrack(): Promise<void> {
+  /**
+   * One garbage-collection pass over ct4, with the map's capacity (for the next interval);
+   * undefined when it failed (logged; retried next interval).
+   */
+  private async collectConntrack(): Promise<(CtGcPass & { capacity: number }) | undefined> {
     const { config, logger } = this.options;
     let map;
     try {
       map = openPinnedMap(join(config.pinRoot, 'ct4'), lbTcSpec.maps.ct4);
     } catch (error) {
       logger.warn({ err: error }, 'conntrack garbage collection: cannot open ct4');
-      return;
+      return undefined;
     }
     try {
       const pass = await collectExpiredFlows(map);
@@ -327,8 +342,10 @@ export class Agent {
         { ...pass, deletedTotal: this.status.conntrackGC.deleted },
         'conntrack garbage collected',
       );
+      return { ...pass, capacity: map.maxEntries };
     } catch (error) {
       logger.warn({ err: error }, 'conntrack garbage collection failed');
+      return undefined;
     } finally {
       map.close();
     }

@@ -6,7 +6,12 @@ import { loadObject } from '../bpf/object.js';
 import type { Ct4EntryValue, Ct4KeyValue } from '../datapath/lb-tc.js';
 import { CtDir, lbTcRodata, lbTcSpec } from '../datapath/lb-tc.js';
 import { requireKernel } from '../testing/privileges.js';
-import { collectExpiredFlows } from './ct-gc.js';
+import {
+  GC_MAX_INTERVAL_MS,
+  GC_MIN_INTERVAL_MS,
+  collectExpiredFlows,
+  nextGcIntervalMs,
+} from './ct-gc.js';
 
 const SEC = 1_000_000_000n;
 
@@ -66,5 +71,22 @@ describe('conntrack garbage collection (kernel ct4 map)', () => {
     } finally {
       rmSync(pinRoot, { recursive: true, force: true });
     }
+  });
+});
+
+describe('nextGcIntervalMs', () => {
+  const capacity = 262144;
+  it('halves the wait after a pass that freed a tenth of the map, down to the minimum', () => {
+    assert.equal(nextGcIntervalMs(GC_MAX_INTERVAL_MS, capacity / 10, capacity), 15_000);
+    let wait = GC_MAX_INTERVAL_MS;
+    for (let i = 0; i < 10; i++) wait = nextGcIntervalMs(wait, capacity / 2, capacity);
+    assert.equal(wait, GC_MIN_INTERVAL_MS);
+  });
+  it('doubles it after a pass that freed almost nothing, up to the maximum', () => {
+    assert.equal(nextGcIntervalMs(GC_MIN_INTERVAL_MS, 10, capacity), 10_000);
+    assert.equal(nextGcIntervalMs(20_000, 0, capacity), GC_MAX_INTERVAL_MS);
+  });
+  it('keeps it in between', () => {
+    assert.equal(nextGcIntervalMs(10_000, capacity / 20, capacity), 10_000);
   });
 });
