@@ -74,6 +74,52 @@ describe('conntrack garbage collection (kernel ct4 map)', () => {
   });
 });
 
+describe('conntrack garbage collection racing the datapath (kernel ct4 map)', () => {
+  it('puts back an entry renewed between the scan and its delete', async () => {
+    requireKernel();
+    const pinRoot = mkdtempSync(join('/sys/fs/bpf', `sl-ctgc-race-${process.pid}-`));
+    try {
+      const obj = loadObject(lbTcSpec, {
+        pinRoot,
+        rodata: lbTcRodata({ nodeIPv4: '198.18.0.10' }),
+      });
+      try {
+        const ct4 = obj.maps.ct4;
+        const now = process.hrtime.bigint();
+        for (const [k, v] of [42000, 42001].map((p) => flow(p, CtDir.FORWARD, now - SEC))) {
+          ct4.update(k, v);
+        }
+        // The datapath renews 42001 (a new flow on its tuple) right after the scan saw it dead.
+        const racing = new Proxy(ct4, {
+          get(target, prop) {
+            if (prop !== 'scanRaw') return Reflect.get(target, prop, target) as unknown;
+            return (chunk: Parameters<typeof ct4.scanRaw>[0]) => {
+              const read = target.scanRaw(chunk);
+              const [k, v] = flow(42001, CtDir.FORWARD, now + 60n * SEC);
+              target.update(k, v);
+              return read;
+            };
+          },
+        });
+        const pass = await collectExpiredFlows(racing, () => now);
+        assert.deepEqual(
+          { expired: pass.expired, deleted: pass.deleted },
+          { expired: 2, deleted: 1 },
+        );
+        const left = ct4.lookupBatch();
+        assert.deepEqual(
+          left.map(([k, v]) => [k.sport, v.expires_ns]),
+          [[42001, now + 60n * SEC]],
+        );
+      } finally {
+        obj.close();
+      }
+    } finally {
+      rmSync(pinRoot, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('nextGcIntervalMs', () => {
   const capacity = 262144;
   it('halves the wait after a pass that freed a tenth of the map, down to the minimum', () => {

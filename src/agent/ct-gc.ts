@@ -18,15 +18,20 @@
  * GC_MAX_INTERVAL_MS): an idle node scans rarely, a node under a churn of short flows keeps
  * its table clean within seconds.
  *
- * One pass reads the map with batched lookups, then deletes the expired keys in batches,
- * yielding to the event loop between batches so the agent stays responsive. Each key is looked
- * up again right before its delete and spared if the datapath renewed it meanwhile (a new flow
- * on the same tuple); the window left is one syscall wide, and losing that race only makes the
- * next packet of that flow create its entry again.
+ * One pass reads the map with batched lookups and looks at one field of each entry (its
+ * expiry, read from the raw bytes: decoding 260k entries into objects cost a pass ~1.5 s of
+ * CPU), then takes each expired entry out with BPF_MAP_LOOKUP_AND_DELETE_ELEM, yielding to the
+ * event loop between batches so the agent stays responsive. Should the value taken out show the
+ * datapath renewed it since the scan (a new flow on the same tuple), it is put back unless the
+ * datapath has made another meanwhile; the window left is one syscall wide, and losing that race
+ * only makes the next packet of that flow create its entry again. A pass over 240k entries,
+ * 220k of them expired, took ~2.2 s of CPU decoded and deleted by a lookup and a delete each;
+ * ~0.55 s now, nearly all of it the one system call per expired entry.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { BpfMap } from '../bpf/map.js';
 import type { Ct4EntryValue, Ct4KeyValue } from '../datapath/lb-tc.js';
+import { Ct4Entry } from '../datapath/lb-tc.js';
 
 export interface CtGcPass {
   scanned: number;
@@ -37,6 +42,13 @@ export interface CtGcPass {
   ms: number;
 }
 
+/** Where struct ct4_entry keeps expires_ns (a u64, host order), from the BTF-checked layout. */
+const EXPIRES_AT = (() => {
+  const field = Ct4Entry.fields.find((f) => f.name === 'expires_ns');
+  if (field?.size !== 8) throw new Error('ct-gc: ct4_entry.expires_ns is not a u64');
+  return field.offset;
+})();
+
 /** Deletes every ct4 entry whose lifetime ended before `now` (CLOCK_MONOTONIC ns). */
 export async function collectExpiredFlows(
   map: BpfMap<Ct4KeyValue, Ct4EntryValue>,
@@ -45,18 +57,30 @@ export async function collectExpiredFlows(
 ): Promise<CtGcPass> {
   const started = process.hrtime.bigint();
   const at = now();
-  const entries = map.lookupBatch();
-  const expired = entries.filter(([, e]) => e.expires_ns <= at).map(([key]) => key);
-  let deleted = 0;
-  for (let i = 0; i < expired.length; i += batch) {
-    if (i > 0) await nextTurn();
-    for (const key of expired.slice(i, i + batch)) {
-      const current = map.lookup(key);
-      if (current && current.expires_ns <= at && map.delete(key)) deleted += 1;
+  const ks = map.key.size;
+  const vs = map.value.size;
+  let scanned = 0;
+  const expired: Buffer[] = [];
+  const read = map.scanRaw((keys, values, count) => {
+    scanned += count;
+    for (let i = 0; i < count; i++) {
+      if (values.readBigUInt64LE(i * vs + EXPIRES_AT) <= at) {
+        expired.push(Buffer.from(keys.subarray(i * ks, (i + 1) * ks)));
+      }
     }
+  });
+  if (!read) throw new Error(`ct-gc: ${map.name} has no batch lookup`);
+  const value = Buffer.alloc(vs);
+  let deleted = 0;
+  for (let i = 0; i < expired.length; i++) {
+    if (i > 0 && i % batch === 0) await nextTurn();
+    const key = expired[i] as Buffer;
+    if (!map.lookupAndDeleteRaw(key, value)) continue;
+    if (value.readBigUInt64LE(EXPIRES_AT) <= at) deleted += 1;
+    else map.insertRaw(key, value); // renewed since the scan: back, unless a newer one is there
   }
   return {
-    scanned: entries.length,
+    scanned,
     expired: expired.length,
     deleted,
     ms: Number(process.hrtime.bigint() - started) / 1e6,

@@ -151,6 +151,9 @@ export const libbpf = {
   ),
   map_lookup_elem: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
   map_delete_elem: lib.func('int bpf_map_delete_elem(int fd, const void *key)'),
+  map_lookup_and_delete_elem: lib.func(
+    'int bpf_map_lookup_and_delete_elem(int fd, const void *key, void *value)',
+  ),
   map_get_next_key: lib.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
   map_update_batch: lib.func(
     'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)',

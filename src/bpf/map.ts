@@ -32,6 +32,7 @@ export type UpdateFlag = 'any' | 'noexist' | 'exist';
 const UPDATE_FLAGS: Record<UpdateFlag, number> = { any: 0, noexist: 1, exist: 2 };
 
 const ENOENT = 2;
+const EEXIST = 17;
 // Errors by which the kernel says "no batch ops for this map type".
 const NO_BATCH = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'ENOTSUPP', 'errno 524']);
 const BATCH_CHUNK = 4096;
@@ -246,19 +247,33 @@ export class BpfMap<K, V> {
 
   /** Reads the whole map: BPF_MAP_LOOKUP_BATCH where supported, else iteration. */
   lookupBatch(): [K, V][] {
-    if (!this.batchSupported) return [...this.entries()];
+    const out: [K, V][] = [];
     const ks = this.key.size;
     const vs = this.value.size;
-    const chunk = Math.max(1, Math.min(BATCH_CHUNK, this.maxEntries));
-    const keys = Buffer.alloc(chunk * ks);
-    const values = Buffer.alloc(chunk * vs);
+    const batched = this.scanRaw((keys, values, count) => {
+      for (let i = 0; i < count; i++) out.push([this.key.decode(keys, i * ks), this.value.decode(values, i * vs)]);
+    });
+    return batched ? out : [...this.entries()];
+  }
+
+  /**
+   * Reads the whole map by BPF_MAP_LOOKUP_BATCH, handing each chunk to `chunk` as packed keys
+   * and values (valid during the call only), decoded by nobody: for scans of a large map that
+   * read one field of each entry. False (nothing read) where the map type has no batch ops.
+   */
+  scanRaw(chunk: (keys: Buffer, values: Buffer, count: number) => void): boolean {
+    if (!this.batchSupported) return false;
+    const ks = this.key.size;
+    const vs = this.value.size;
+    const size = Math.max(1, Math.min(BATCH_CHUNK, this.maxEntries));
+    const keys = Buffer.alloc(size * ks);
+    const values = Buffer.alloc(size * vs);
     // The batch cursor is opaque: a bucket index for hashes, a key for arrays.
     const tokenSize = Math.max(ks, 8);
     let inBatch: Buffer | null = null;
     const outBatch = Buffer.alloc(tokenSize);
-    const out: [K, V][] = [];
     for (;;) {
-      const n = [chunk];
+      const n = [size];
       const ret = libbpf.map_lookup_batch(this.fd, inBatch, outBatch, keys, values, n, {
         sz: 24,
         elem_flags: 0,
@@ -267,15 +282,34 @@ export class BpfMap<K, V> {
       if (ret < 0 && ret !== -ENOENT) {
         if (inBatch === null && NO_BATCH.has(errnoName(ret))) {
           this.batchSupported = false;
-          return [...this.entries()];
+          return false;
         }
         this.fail('bpf_map_lookup_batch', ret);
       }
       const got = n[0] ?? 0;
-      for (let i = 0; i < got; i++) out.push([this.key.decode(keys, i * ks), this.value.decode(values, i * vs)]);
-      if (ret === -ENOENT) return out; // the kernel says: no more
+      if (got > 0) chunk(keys, values, got);
+      if (ret === -ENOENT) return true; // the kernel says: no more
       inBatch = Buffer.from(outBatch);
     }
+  }
+
+  /**
+   * Deletes the entry of an encoded key and copies its value into `value` in one call
+   * (BPF_MAP_LOOKUP_AND_DELETE_ELEM); false when the key was absent.
+   */
+  lookupAndDeleteRaw(key: Buffer, value: Buffer): boolean {
+    const ret = libbpf.map_lookup_and_delete_elem(this.fd, key, value) as number;
+    if (ret === -ENOENT) return false;
+    if (ret < 0) this.fail('bpf_map_lookup_and_delete_elem', ret);
+    return true;
+  }
+
+  /** updateRaw with BPF_NOEXIST that reports, instead of throwing, that the key is there. */
+  insertRaw(key: Buffer, value: Buffer): boolean {
+    const ret = libbpf.map_update_elem(this.fd, key, value, UPDATE_FLAGS.noexist) as number;
+    if (ret === -EEXIST) return false;
+    if (ret < 0) this.fail('bpf_map_update_elem', ret);
+    return true;
   }
 
   /** Deletes many keys; returns how many were deleted. Missing keys fail the batch op, so
