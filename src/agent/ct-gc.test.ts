@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import type { BpfMap } from '../bpf/map.js';
 import { loadObject } from '../bpf/object.js';
 import type { Ct4EntryValue, Ct4KeyValue } from '../datapath/lb-tc.js';
 import { CtDir, lbTcRodata, lbTcSpec } from '../datapath/lb-tc.js';
@@ -38,85 +39,78 @@ function flow(sport: number, dir: number, expires: bigint): [Ct4KeyValue, Ct4Ent
   ] as never;
 }
 
+/** A fresh lb_tc object's ct4 map, in pins of its own, closed and removed afterwards. */
+async function withCt4(
+  name: string,
+  body: (ct4: BpfMap<Ct4KeyValue, Ct4EntryValue>) => Promise<void>,
+): Promise<void> {
+  requireKernel();
+  const pinRoot = mkdtempSync(join('/sys/fs/bpf', `sl-ctgc-${name}-${process.pid}-`));
+  try {
+    const obj = loadObject(lbTcSpec, {
+      pinRoot,
+      rodata: lbTcRodata({ nodeIPv4: '198.18.0.10' }),
+    });
+    try {
+      await body(obj.maps.ct4);
+    } finally {
+      obj.close();
+    }
+  } finally {
+    rmSync(pinRoot, { recursive: true, force: true });
+  }
+}
+
 describe('conntrack garbage collection (kernel ct4 map)', () => {
   it('deletes expired entries, keeps live ones, and counts', async () => {
-    requireKernel();
-    const pinRoot = mkdtempSync(join('/sys/fs/bpf', `sl-ctgc-test-${process.pid}-`));
-    try {
-      const obj = loadObject(lbTcSpec, {
-        pinRoot,
-        rodata: lbTcRodata({ nodeIPv4: '198.18.0.10' }),
-      });
-      try {
-        const ct4 = obj.maps.ct4;
-        const now = process.hrtime.bigint();
-        const dead = [40000, 40001, 40002].map((p) => flow(p, CtDir.FORWARD, now - SEC));
-        const live = [41000, 41001].map((p) => flow(p, CtDir.FORWARD, now + 60n * SEC));
-        for (const [k, v] of [...dead, ...live]) ct4.update(k, v);
-        const pass = await collectExpiredFlows(ct4, () => now, 2);
-        assert.deepEqual(
-          { scanned: pass.scanned, expired: pass.expired, deleted: pass.deleted },
-          { scanned: 5, expired: 3, deleted: 3 },
-        );
-        const left = ct4
-          .lookupBatch()
-          .map(([k]) => k.sport)
-          .sort();
-        assert.deepEqual(left, [41000, 41001]);
-        // Nothing left to collect.
-        assert.equal((await collectExpiredFlows(ct4, () => now)).deleted, 0);
-      } finally {
-        obj.close();
-      }
-    } finally {
-      rmSync(pinRoot, { recursive: true, force: true });
-    }
+    await withCt4('test', async (ct4) => {
+      const now = process.hrtime.bigint();
+      const dead = [40000, 40001, 40002].map((p) => flow(p, CtDir.FORWARD, now - SEC));
+      const live = [41000, 41001].map((p) => flow(p, CtDir.FORWARD, now + 60n * SEC));
+      for (const [k, v] of [...dead, ...live]) ct4.update(k, v);
+      const pass = await collectExpiredFlows(ct4, () => now, 2);
+      assert.deepEqual(
+        { scanned: pass.scanned, expired: pass.expired, deleted: pass.deleted },
+        { scanned: 5, expired: 3, deleted: 3 },
+      );
+      const left = ct4
+        .lookupBatch()
+        .map(([k]) => k.sport)
+        .sort();
+      assert.deepEqual(left, [41000, 41001]);
+      // Nothing left to collect.
+      assert.equal((await collectExpiredFlows(ct4, () => now)).deleted, 0);
+    });
   });
-});
 
-describe('conntrack garbage collection racing the datapath (kernel ct4 map)', () => {
   it('puts back an entry renewed between the scan and its delete', async () => {
-    requireKernel();
-    const pinRoot = mkdtempSync(join('/sys/fs/bpf', `sl-ctgc-race-${process.pid}-`));
-    try {
-      const obj = loadObject(lbTcSpec, {
-        pinRoot,
-        rodata: lbTcRodata({ nodeIPv4: '198.18.0.10' }),
-      });
-      try {
-        const ct4 = obj.maps.ct4;
-        const now = process.hrtime.bigint();
-        for (const [k, v] of [42000, 42001].map((p) => flow(p, CtDir.FORWARD, now - SEC))) {
-          ct4.update(k, v);
-        }
-        // The datapath renews 42001 (a new flow on its tuple) right after the scan saw it dead.
-        const racing = new Proxy(ct4, {
-          get(target, prop) {
-            if (prop !== 'scanRaw') return Reflect.get(target, prop, target) as unknown;
-            return (chunk: Parameters<typeof ct4.scanRaw>[0]) => {
-              const read = target.scanRaw(chunk);
-              const [k, v] = flow(42001, CtDir.FORWARD, now + 60n * SEC);
-              target.update(k, v);
-              return read;
-            };
-          },
-        });
-        const pass = await collectExpiredFlows(racing, () => now);
-        assert.deepEqual(
-          { expired: pass.expired, deleted: pass.deleted },
-          { expired: 2, deleted: 1 },
-        );
-        const left = ct4.lookupBatch();
-        assert.deepEqual(
-          left.map(([k, v]) => [k.sport, v.expires_ns]),
-          [[42001, now + 60n * SEC]],
-        );
-      } finally {
-        obj.close();
+    await withCt4('race', async (ct4) => {
+      const now = process.hrtime.bigint();
+      for (const [k, v] of [42000, 42001].map((p) => flow(p, CtDir.FORWARD, now - SEC))) {
+        ct4.update(k, v);
       }
-    } finally {
-      rmSync(pinRoot, { recursive: true, force: true });
-    }
+      // The datapath renews 42001 (a new flow on its tuple) right after the scan saw it dead.
+      const racing = new Proxy(ct4, {
+        get(target, prop) {
+          if (prop !== 'scanRaw') return Reflect.get(target, prop, target) as unknown;
+          return (chunk: Parameters<typeof ct4.scanRaw>[0]) => {
+            const read = target.scanRaw(chunk);
+            const [k, v] = flow(42001, CtDir.FORWARD, now + 60n * SEC);
+            target.update(k, v);
+            return read;
+          };
+        },
+      });
+      const pass = await collectExpiredFlows(racing, () => now);
+      assert.deepEqual(
+        { expired: pass.expired, deleted: pass.deleted },
+        { expired: 2, deleted: 1 },
+      );
+      assert.deepEqual(
+        ct4.lookupBatch().map(([k, v]) => [k.sport, v.expires_ns]),
+        [[42001, now + 60n * SEC]],
+      );
+    });
   });
 });
 
