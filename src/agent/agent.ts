@@ -68,7 +68,6 @@ const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 /** Pod interfaces are re-scanned on every reconcile and at least this often. */
 const POD_INTERFACE_SCAN_MS = 2_000;
-/** Expired conntrack entries are collected this often (the shortest timeout is 10 s). */
 
 export class Agent {
   private datapath: NodeDatapath | undefined;
