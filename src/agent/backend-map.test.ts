@@ -3,17 +3,7 @@ import { describe, it } from 'node:test';
 import type { BackendKey } from './backend-key.js';
 import { backendKey } from './backend-key.js';
 import { BackendMap } from './backend-map.js';
-
-/** A small deterministic generator (mulberry32), so a failure replays. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../testing/random.js';
 
 function same(map: BackendMap<number>, reference: Map<BackendKey, number>): void {
   assert.equal(map.size, reference.size);
@@ -28,7 +18,7 @@ function same(map: BackendMap<number>, reference: Map<BackendKey, number>): void
 describe('BackendMap', () => {
   it('behaves as a Map through a long series of sets, deletes and re-adds', () => {
     for (const seed of [1, 2, 3]) {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const keys: BackendKey[] = [];
       for (let i = 0; i < 300; i++) {
         const address = `10.${i % 3}.${Math.floor(i / 7)}.${i % 250}`;

@@ -1,17 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SlotList } from './slot-list.js';
-
-/** A small deterministic generator (mulberry32), so a failure replays. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../testing/random.js';
 
 const bySlot = (entries: Iterable<[number, number]>): [number, number][] =>
   [...entries].sort((a, b) => a[0] - b[0]);
@@ -37,7 +27,7 @@ describe('SlotList', () => {
     // Mostly slots 1..40 (a group), and what odd map contents may hold: 0, far-off slots.
     const keys = [...Array.from({ length: 40 }, (_, i) => i + 1), 0, 200, 4294967295, 70, 41];
     for (const seed of [1, 2, 3]) {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const list = new SlotList();
       const reference = new Map<number, number>();
       for (let step = 0; step < 20000; step++) {

@@ -13,18 +13,7 @@ import {
   slotCounts,
   tableSizeProblem,
 } from './maglev.js';
-
-/** mulberry32: a small seeded generator, so every run draws the same sets. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../testing/random.js';
 
 function backendNames(random: () => number, n: number): string[] {
   const names = new Set<string>();
@@ -56,7 +45,7 @@ const COUNTS = [1, 2, 3, 7, 10, 50, 100];
 
 describe('maglev table', () => {
   it('fills every slot with a listed backend', () => {
-    const random = rng(1);
+    const random = seededRandom(1);
     for (const size of SIZES) {
       for (const n of COUNTS) {
         const names = backendNames(random, n);
@@ -69,7 +58,7 @@ describe('maglev table', () => {
   });
 
   it('gives each backend between 0.9 and 1.1 of M/N slots', () => {
-    const random = rng(2);
+    const random = seededRandom(2);
     for (const size of SIZES) {
       for (const n of COUNTS) {
         if (size / n < 10) continue; // a share of a handful of slots cannot be within 10%
@@ -96,7 +85,7 @@ describe('maglev table', () => {
     { size: MAGLEV_DEFAULT_TABLE_SIZE, counts: [20, 50, 100, 200], othersBound: 0.02 },
   ];
   it('moves about 1/N of flows (the removed backend’s) plus ~1% of the others when one leaves', () => {
-    const random = rng(3);
+    const random = seededRandom(3);
     for (const { size, counts, othersBound } of disruptionCases) {
       for (const n of counts) {
         for (let round = 0; round < 5; round++) {
@@ -126,7 +115,7 @@ describe('maglev table', () => {
   });
 
   it('is the same table for the same backends whatever their order or the computing node', () => {
-    const random = rng(4);
+    const random = seededRandom(4);
     for (const n of COUNTS) {
       const names = backendNames(random, n);
       const reference = owners(names, MAGLEV_DEFAULT_TABLE_SIZE);
@@ -153,7 +142,7 @@ describe('maglev table', () => {
   });
 
   it('follows weights: a backend of weight 2 owns about twice the slots of weight 1', () => {
-    const random = rng(5);
+    const random = seededRandom(5);
     const names = backendNames(random, 10);
     const t = maglevTable(
       names.map((name, i) => ({ name, weight: i < 2 ? 2 : 1 })),
