@@ -203,9 +203,14 @@ static __always_inline int stage_nat_plan(struct lb_ctx *c)
 }
 
 /* ---- Stage: conntrack create ----------------------------------------------------------- *
- * The REPLY entry first: with SNAT, writing it claims the port; without, a live REPLY entry of
- * another flow with the same key (the same client port to another frontend of the same backend)
- * would make replies ambiguous, so the new flow is dropped instead. Then the FORWARD entry. */
+ * The REPLY entry first: with SNAT, writing it claims the port. Without, the REPLY key is the
+ * backend and the client's own address and port, and another live flow may hold it already: a
+ * client keeps its ports unique per destination only, so it may reuse a port for another
+ * frontend of the same backend (Linux's connect() does, e.g. right after the first connection
+ * closed, whose entry lives on for the close timeout). Dropping the new flow would fail the
+ * client's connection for as long as that entry lives; as netfilter does, the new flow gets
+ * another source port instead (from the SNAT range, which local sockets do not use), keeping
+ * the client's address. Then the FORWARD entry. */
 static __always_inline bool ct4_key_equal(const struct ct4_key *a, const struct ct4_key *b)
 {
 	return a->saddr == b->saddr && a->daddr == b->daddr && a->sport == b->sport && a->dport == b->dport &&
@@ -238,10 +243,13 @@ static __always_inline int stage_ct_create(struct lb_ctx *c)
 	} else {
 		old = bpf_map_lookup_elem(&ct4, &rkey);
 		if (old && ct4_alive(old, c->now) && !ct4_same_forward(old, e)) {
-			c->verdict = VERDICT_DROP_CT_CLASH;
-			return CTX_DROP;
-		}
-		if (bpf_map_update_elem(&ct4, &rkey, e, BPF_ANY)) {
+			e->flags |= CT_F_SNAT;
+			if (nat4_snat_claim(e, proto, c->now)) {
+				c->verdict = VERDICT_DROP_CT_CLASH;
+				return CTX_DROP;
+			}
+			ct4_reply_key(e, proto, &rkey);
+		} else if (bpf_map_update_elem(&ct4, &rkey, e, BPF_ANY)) {
 			c->verdict = VERDICT_DROP_CT_CREATE;
 			return CTX_DROP;
 		}

@@ -109,8 +109,9 @@ static __always_inline int nat4_rewrite_addrs(struct __ctx_buff *ctx, const stru
 }
 
 /* Finds a free SNAT port for a new flow and claims it by writing the flow's REPLY entry, which
- * is keyed by it (backend:port -> node:port). A port is free when no live entry holds that key.
- * Fills e->snat_port. Returns 0, or -1 when every port tried is taken. */
+ * is keyed by it (backend:port -> snat_addr:port; snat_addr is the node's address, or the
+ * client's own when only its port clashed, lb_pipeline.h). A port is free when no live entry
+ * holds that key. Fills e->snat_port. Returns 0, or -1 when every port tried is taken. */
 static __always_inline int nat4_snat_claim(struct ct4_entry *e, __u8 proto, __u64 now)
 {
 	__u32 range = (__u32)snat_port_max - snat_port_min + 1;

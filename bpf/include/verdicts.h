@@ -47,7 +47,8 @@ enum verdict {
 	VERDICT_DROP_BACKEND_MISSING = 130,  /* a slot names a backend id lb4_backends lacks */
 	VERDICT_DROP_SNAT_EXHAUSTED = 131,   /* no free SNAT port towards this backend */
 	VERDICT_DROP_SNAT_NO_ADDRESS = 132,  /* SNAT needed but node_ipv4 is not configured */
-	VERDICT_DROP_CT_CLASH = 133,         /* the reply tuple belongs to another live flow */
+	VERDICT_DROP_CT_CLASH = 133,         /* the reply tuple belongs to another live flow, and no
+					      * other source port was free */
 	VERDICT_DROP_CT_CREATE = 134,        /* the conntrack map refused the entry */
 	VERDICT_DROP_WRITE = 135,            /* a packet rewrite failed: the packet may be half-written */
 	VERDICT_DROP_POLICY = 136,           /* reserved for the policy stage */

@@ -773,7 +773,7 @@ describe('lb_tc: per-packet load balancing at TC', () => {
       assert.deepEqual(counted(), { NEW_FLOW: 2, DELIVER_REDIRECT: 2, PASS_NO_SERVICE: 1 });
     });
 
-    it('the same client port to two frontends of one backend: the second flow is refused (reply clash)', () => {
+    it('the same client port to two frontends of one backend: the second flow gets another source port (reply clash)', () => {
       programService(obj, S.nodePortLocal);
       programService(obj, {
         serviceId: 14,
@@ -781,9 +781,43 @@ describe('lb_tc: per-packet load balancing at TC', () => {
         flags: LbServiceFlag.LOADBALANCER,
         backends: [{ id: 11, address: POD, port: 8080, local: true }],
       });
-      assert.equal(send('ingress', tcp('S')(fromClient(30080))).retval, TcAction.REDIRECT);
-      assert.equal(send('ingress', tcp('S')(fromClient(80, LB_IP))).retval, TcAction.SHOT);
-      assert.equal(counted().DROP_CT_CLASH, 1);
+      // The first flow ends; its entries live on for the close timeout, holding the REPLY key
+      // (pod:8080 -> client:40000) that the client's next connection, to the other frontend
+      // from the same port, would need too.
+      const first = fromClient(30080);
+      const pod: Pkt = { src: POD, sport: 8080, dst: CLIENT, dport: 40000 };
+      send('ingress', tcp('S')(first));
+      send('ingress', tcp('FA')(first));
+      send('ingress', tcp('FA')(pod), 'p1');
+      assert.equal(flow(forwardKey(first, TCP)).state, CtState.CLOSE);
+
+      const second = fromClient(80, LB_IP);
+      let r = send('ingress', tcp('S')(second));
+      assert.equal(r.retval, TcAction.REDIRECT, 'the second flow is not dropped');
+      const e = flow(forwardKey(second, TCP));
+      assert.equal(e.flags, CtFlag.SNAT);
+      assert.equal(e.snat_addr, CLIENT, 'the client keeps its address');
+      assert.ok(
+        e.snat_port >= 61000 && e.snat_port <= 65535,
+        `port ${e.snat_port} from the SNAT range`,
+      );
+      assertPacket(
+        r.data,
+        tcp('S')(hop(second, { sport: e.snat_port, dst: POD, dport: 8080, eth: toPod })),
+        'to the pod from the new port',
+      );
+      r = send('ingress', tcp('SA')({ ...pod, dport: e.snat_port }), 'p1');
+      assertPacket(
+        r.data,
+        tcp('SA')(hop(pod, { src: LB_IP, sport: 80, eth: toClient })),
+        "the reply reaches the client's port, from the frontend it connected to",
+      );
+      assert.equal(
+        flow(forwardKey(first, TCP)).state,
+        CtState.CLOSE,
+        'the first flow is left alone',
+      );
+      assert.equal(counted().DROP_CT_CLASH, undefined);
     });
   });
 
