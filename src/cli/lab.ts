@@ -156,6 +156,7 @@ export function registerLab(program: Command): void {
     )
     .option('--count <n>', 'attempts (shows the spread over backends)', integer(1, 100000), 1)
     .option('--timeout <ms>', 'per attempt', integer(1, 600000), 2000)
+    .option('--source-port <port>', 'the local port every attempt binds', integer(1, 65535))
     .option('--json', 'print the attempts as JSON')
     .action(
       async (
@@ -167,6 +168,7 @@ export function registerLab(program: Command): void {
           request?: string;
           count: number;
           timeout: number;
+          sourcePort?: number;
           json?: boolean;
         },
       ) => {
@@ -178,6 +180,7 @@ export function registerLab(program: Command): void {
             ...(opts.port !== undefined ? { port: opts.port } : {}),
             ...(opts.proto !== undefined ? { proto: opts.proto } : {}),
             ...(opts.request !== undefined ? { request: opts.request } : {}),
+            ...(opts.sourcePort !== undefined ? { sourcePort: opts.sourcePort } : {}),
           });
           process.stdout.write(opts.json ? `${JSON.stringify(result)}\n` : formatProbe(result));
           process.exitCode = result.ok ? 0 : 1;

@@ -38,7 +38,8 @@ function tcpExchange(
       else resolve({ reply, connectUs });
     };
     socket.once('error', finish);
-    socket.connect(req.port, req.ip, () => {
+    const to = { host: req.ip, port: req.port };
+    socket.connect(req.sourcePort ? { ...to, localPort: req.sourcePort } : to, () => {
       connectUs = micros(started);
       if (payload) socket.write(payload);
       else finish();
@@ -75,7 +76,9 @@ function udpExchange(req: ProbeRequest, payload: Buffer): Promise<Buffer> {
       resolve(msg);
     });
     // connect() first so an ICMP port unreachable surfaces as ECONNREFUSED.
-    socket.connect(req.port, req.ip, () => socket.send(payload));
+    const connect = () => socket.connect(req.port, req.ip, () => socket.send(payload));
+    if (req.sourcePort) socket.bind(req.sourcePort, connect);
+    else connect();
   });
 }
 

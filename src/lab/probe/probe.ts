@@ -26,6 +26,7 @@ export interface ProbeOptions {
   request?: string;
   count: number;
   timeoutMs: number;
+  sourcePort?: number;
 }
 
 export interface ProbeResult {
@@ -135,6 +136,7 @@ export async function runProbe(
     count: options.count,
     timeoutMs: options.timeoutMs,
     ...(options.request !== undefined ? { request: options.request } : {}),
+    ...(options.sourcePort !== undefined ? { sourcePort: options.sourcePort } : {}),
   };
   const run = await lab.exec(target, [process.execPath, CLIENT, JSON.stringify(request)], {
     timeoutMs: options.count * options.timeoutMs + 10_000,

@@ -9,6 +9,9 @@ export interface ProbeRequest {
   request?: string;
   count: number;
   timeoutMs: number;
+  /** The local port every attempt binds (as a client with a fixed source port); default: the
+   * kernel picks one. */
+  sourcePort?: number;
 }
 
 export interface ProbeAttempt {
