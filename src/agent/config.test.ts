@@ -41,6 +41,16 @@ describe('agent config', () => {
     );
   });
 
+  it('takes a cluster CIDR only without host bits (it decides which frontends are refused)', () => {
+    const cidr = (clusterCIDR: string) =>
+      resolveConfig({ socketLB: { enabled: false }, perPacketLB: { clusterCIDR } }, 'n', 'a.yaml');
+    assert.equal(cidr('10.244.0.0/16').perPacketLB.clusterCIDR, '10.244.0.0/16');
+    assert.throws(
+      () => cidr('10.244.1.0/16'),
+      /a\.yaml: perPacketLB\.clusterCIDR: 10\.244\.1\.0\/16 is not an IPv4 CIDR with no host bits set/,
+    );
+  });
+
   it('refuses a malformed config naming each field', () => {
     assert.throws(
       () =>

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { AgentError } from './errors.js';
+import { parseCidr } from '../model/ip.js';
 import { MAGLEV_DEFAULT_TABLE_SIZE, tableSizeProblem } from '../model/maglev.js';
 
 const NODE_PORT_RANGE = /^(\d{1,5})-(\d{1,5})$/;
@@ -50,7 +51,8 @@ export const configSchema = z
               ),
           )
           .default([]),
-        /** The pods' CIDR: ClusterIP flows from outside it to another node are SNATed. */
+        /** The pods' CIDR: ClusterIP flows from outside it to another node are SNATed; a
+         * Service with a frontend inside it is skipped. */
         clusterCIDR: z
           .string()
           .regex(/^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/, 'expected an IPv4 CIDR, e.g. 10.244.0.0/16')
@@ -226,6 +228,12 @@ export function resolveConfig(input: unknown, nodeName: string, origin = 'config
   const [, snatMin = '0', snatMax = '0'] = NODE_PORT_RANGE.exec(c.perPacketLB.snatPorts) ?? [];
   if (Number(snatMin) < 1 || Number(snatMax) > 65535 || Number(snatMin) > Number(snatMax)) {
     problems.push('perPacketLB.snatPorts: expected 1 <= MIN <= MAX <= 65535');
+  }
+  const clusterCIDR = c.perPacketLB.clusterCIDR;
+  if (clusterCIDR !== undefined && parseCidr(clusterCIDR) === undefined) {
+    problems.push(
+      `perPacketLB.clusterCIDR: ${clusterCIDR} is not an IPv4 CIDR with no host bits set (e.g. 10.244.0.0/16)`,
+    );
   }
   const [host = '', portText = ''] = c.health.address.split(':');
   if (!port.safeParse(Number(portText)).success) {

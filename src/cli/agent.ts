@@ -39,15 +39,18 @@ export function registerAgent(program: Command): void {
       requireBpfEnvironment();
       const logger = pino({ base: { node: opts.node }, timestamp: pino.stdTimeFunctions.isoTime });
       // kubernetes: KUBECONFIG (or ~/.kube/config), else the in-cluster service account.
+      const sourceOptions = {
+        nodePortRange: config.nodePortRange,
+        ...(config.perPacketLB.clusterCIDR ? { clusterCIDR: config.perPacketLB.clusterCIDR } : {}),
+        congestionControls: availableCongestionControls(),
+      };
       const source: Source = kubernetes
         ? new KubernetesSource({
-            nodePortRange: config.nodePortRange,
-            congestionControls: availableCongestionControls(),
+            ...sourceOptions,
             logger,
           })
         : new ManifestsSource(resolve(opts.source.slice('manifests:'.length)), {
-            nodePortRange: config.nodePortRange,
-            congestionControls: availableCongestionControls(),
+            ...sourceOptions,
             logger,
           });
       const agent = new Agent({ nodeName: opts.node, config, source, logger });

@@ -837,6 +837,35 @@ function checkService(o: Obj, r: Reporter, context: ValidationContext): void {
   if (asArr(spec.loadBalancerSourceRanges).length > 0) {
     r.add('spec.loadBalancerSourceRanges', 'not supported by sluice yet');
   }
+  checkFrontendsOutsidePods(o, headless ? '' : clusterIP, r, addressing);
+}
+
+/**
+ * No frontend inside the pods' range: sluice's datapath takes a packet to a pod address for the
+ * pods' own traffic and never looks it up as a frontend (lb4_to_pod, bpf/include/lb_pipeline.h),
+ * and kube-proxy would capture that pod's traffic. Checked only where the range is known.
+ */
+function checkFrontendsOutsidePods(
+  o: Obj,
+  clusterIP: string,
+  r: Reporter,
+  addressing: Addressing,
+): void {
+  const pods = mustParseCidr(addressing.podCIDRBase);
+  if (pods.prefix === 0) return;
+  const spec = asObj(o.spec) ?? {};
+  const ingress = asArr(asObj(asObj(o.status)?.loadBalancer)?.ingress);
+  const frontends: [string, unknown][] = [
+    ['spec.clusterIP', clusterIP],
+    ...asArr(spec.externalIPs).map((ip, i): [string, unknown] => [`spec.externalIPs[${i}]`, ip]),
+    ['spec.loadBalancerIP', spec.loadBalancerIP],
+    ['status.loadBalancer.ingress[0].ip', asObj(ingress[0])?.ip],
+  ];
+  for (const [path, value] of frontends) {
+    const ip = typeof value === 'string' ? parseIPv4(value) : undefined;
+    if (ip !== undefined && cidrContains(pods, ip))
+      r.add(path, `${String(value)} is inside the pod range ${addressing.podCIDRBase}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -38,20 +38,17 @@ import {
 import type { ClusterState, ObjectKey, Pod, Policy } from '../model/index.js';
 import { emptyState, objectKey } from '../model/index.js';
 import { LatestChannel } from './latest.js';
-import type { NodePortRange, SourceLogger } from './manifests.js';
-import { DEFAULT_NODE_PORT_RANGE, clusterStateFromDocs } from './manifests.js';
+import type { SourceLogger, StateOptions } from './manifests.js';
+import { clusterStateFromDocs } from './manifests.js';
 import type { SkippedObject, Source, SourceChanges, SourceSnapshot } from './source.js';
 import { coalesceSnapshots } from './source.js';
 
-export interface KubernetesSourceOptions {
+export interface KubernetesSourceOptions extends StateOptions {
   /** Default: KubeConfig.loadFromDefault() (KUBECONFIG, ~/.kube/config, in-cluster). */
   kubeConfig?: KubeConfig;
-  nodePortRange?: NodePortRange;
   logger?: SourceLogger;
   /** First delay before a failed informer is restarted; doubled up to 30 s. Default 1 s. */
   restartMs?: number;
-  /** The kernel's congestion control algorithms: a TrafficOptimization asking for another is skipped. */
-  congestionControls?: readonly string[];
 }
 
 type PolicyKind = 'TrafficOptimization' | 'CiliumNetworkPolicy';
@@ -424,12 +421,7 @@ export class KubernetesSource implements Source {
 
   /** One object read with the manifests source's rules. */
   private parse(where: string, object: Obj): ReturnType<typeof clusterStateFromDocs> {
-    return clusterStateFromDocs([{ source: { file: where, index: -1 }, object }], {
-      nodePortRange: this.options.nodePortRange ?? DEFAULT_NODE_PORT_RANGE,
-      ...(this.options.congestionControls
-        ? { congestionControls: this.options.congestionControls }
-        : {}),
-    });
+    return clusterStateFromDocs([{ source: { file: where, index: -1 }, object }], this.options);
   }
 
   /**

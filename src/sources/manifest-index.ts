@@ -20,7 +20,7 @@ import type { ClusterState, ManifestProblem, ObjectKey } from '../model/index.js
 import { listManifestFiles, objectKey, parseManifests } from '../model/index.js';
 import type { ValidDoc } from '../model/validate.js';
 import { checkEachManifest, crossCheck } from '../model/validate.js';
-import type { ManifestFile, NodePortRange } from './manifest-state.js';
+import type { ManifestFile, StateOptions } from './manifest-state.js';
 import {
   clusterStateFromChecked,
   manifestsDigest,
@@ -78,9 +78,7 @@ export interface IndexRefresh {
   files: number;
 }
 
-export interface ManifestIndexOptions {
-  nodePortRange?: NodePortRange;
-  congestionControls?: readonly string[];
+export interface ManifestIndexOptions extends StateOptions {
   reader?: ManifestReader;
 }
 

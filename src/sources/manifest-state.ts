@@ -42,12 +42,12 @@ export const WATCHED_KINDS = [
 /**
  * The model's validation checks addresses against the lab's address plan. The agent serves any
  * cluster, so every range is "anywhere" (only the family is checked: IPv4), except the NodePort
- * range, which is configuration.
+ * range and the pods' range (the cluster CIDR), which are configuration.
  */
-export function agentAddressing(nodePortRange: NodePortRange): Addressing {
+export function agentAddressing(nodePortRange: NodePortRange, clusterCIDR?: string): Addressing {
   return {
     fabricCIDR: '0.0.0.0/0',
-    podCIDRBase: '0.0.0.0/0',
+    podCIDRBase: clusterCIDR ?? '0.0.0.0/0',
     serviceCIDR: '0.0.0.0/0',
     loadBalancerPool: '0.0.0.0/0',
     nodePortRange: { ...nodePortRange },
@@ -80,6 +80,8 @@ export function watchedDocs(docs: readonly ManifestDoc[]): ManifestDoc[] {
 
 export interface StateOptions {
   nodePortRange?: NodePortRange;
+  /** The pods' range (perPacketLB.clusterCIDR): a Service with a frontend inside it is skipped. */
+  clusterCIDR?: string;
   /** The kernel's congestion control algorithms: a TrafficOptimization asking for another is skipped. */
   congestionControls?: readonly string[];
 }
@@ -87,7 +89,10 @@ export interface StateOptions {
 /** What the model's validation is given: any address plan, this NodePort range. */
 export function validationContext(options: StateOptions): ValidationContext {
   return {
-    addressing: agentAddressing(options.nodePortRange ?? DEFAULT_NODE_PORT_RANGE),
+    addressing: agentAddressing(
+      options.nodePortRange ?? DEFAULT_NODE_PORT_RANGE,
+      options.clusterCIDR,
+    ),
     ...(options.congestionControls ? { congestionControls: options.congestionControls } : {}),
   };
 }

@@ -94,6 +94,35 @@ spec: { type: NodePort, clusterIP: 10.96.0.12, ports: [{ port: 80, nodePort: 300
       ],
     );
   });
+
+  it('skips a Service with a frontend inside the cluster CIDR, when it is configured', () => {
+    const frontends = docs(`apiVersion: v1
+kind: Service
+metadata: { name: ext }
+spec: { clusterIP: 10.96.0.20, externalIPs: [203.0.113.9, 10.244.3.3], ports: [{ port: 80 }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: lb }
+spec: { type: LoadBalancer, clusterIP: 10.96.0.21, ports: [{ port: 80, nodePort: 30081 }] }
+status: { loadBalancer: { ingress: [{ ip: 10.244.9.1 }] } }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: fine }
+spec: { clusterIP: 10.96.0.22, externalIPs: [203.0.113.9], ports: [{ port: 81 }] }
+`);
+    const { state, skipped } = clusterStateFromDocs(frontends, { clusterCIDR: '10.244.0.0/16' });
+    assert.deepEqual([...state.services.keys()], ['default/fine']);
+    assert.deepEqual(
+      skipped.map((s) => `${s.name}: ${s.reason}`),
+      [
+        'default/ext: spec.externalIPs[1]: 10.244.3.3 is inside the pod range 10.244.0.0/16',
+        'default/lb: status.loadBalancer.ingress[0].ip: 10.244.9.1 is inside the pod range 10.244.0.0/16',
+      ],
+    );
+    assert.equal(clusterStateFromDocs(frontends).state.services.size, 3, 'no range: any address');
+  });
 });
 
 describe('manifestsDigest', () => {

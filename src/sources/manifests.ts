@@ -33,7 +33,7 @@ import { SourceError } from './errors.js';
 import { LatestChannel } from './latest.js';
 import type { ManifestReader } from './manifest-index.js';
 import { ManifestIndex } from './manifest-index.js';
-import type { ManifestFile, NodePortRange } from './manifest-state.js';
+import type { ManifestFile, StateOptions } from './manifest-state.js';
 import type { Source, SourceSnapshot } from './source.js';
 import { coalesceSnapshots } from './source.js';
 
@@ -100,10 +100,7 @@ export function readManifestsDir(
   return { docs, problems, files: read };
 }
 
-export interface ManifestsSourceOptions {
-  nodePortRange?: NodePortRange;
-  /** The kernel's congestion control algorithms: a TrafficOptimization asking for another is skipped. */
-  congestionControls?: readonly string[];
+export interface ManifestsSourceOptions extends StateOptions {
   /**
    * Quiet time after the last change before the changed files are read. Default 20 ms: enough
    * to take a burst of writes (a `cp -r`, an editor's save) as one read; a file caught half
