@@ -7,10 +7,11 @@
  * Attach lb_tc_ingress on the node's uplink ingress (and on the host side of pod veths, for
  * traffic from local pods), lb_tc_egress on the uplink egress. The same pipeline runs at both:
  *
- *   parse -> policy (no-op, reserved) -> conntrack lookup
+ *   parse -> policy (no-op, reserved) -> conntrack lookup (to a pod: as a REPLY only)
  *     hit:  conntrack update ----------------------------------------------.
  *     miss: service lookup -> backend select -> NAT plan -> conntrack create -+-> translate -> deliver
- *                             `-> no backend: drop, or reject (ICMP port unreachable)
+ *           |                 `-> no backend: drop, or reject (ICMP port unreachable)
+ *           `-> to a pod (no frontend there: lb4_to_pod): pass
  *   ICMP errors: quoted tuple -> conntrack lookup -> translate outer + quoted -> deliver
  *
  * The stages that do not depend on the attach point (conntrack, service lookup, backend select,
@@ -208,6 +209,7 @@ static __always_inline int lb4_tc(struct __sk_buff *skb, __u8 hook)
 	/* DSR at ingress only: egress carries this node's own clients. */
 	struct lb_ctx c = { .hook = hook, .dsr_ok = hook == LB_HOOK_INGRESS };
 	struct nat4_target t;
+	bool to_pod;
 	int ret;
 
 	ret = stage_parse(skb, &c);
@@ -231,10 +233,15 @@ static __always_inline int lb4_tc(struct __sk_buff *skb, __u8 hook)
 		ret = TC_ACT_OK;
 		goto out;
 	}
-	stage_ct_lookup(&c);
+	to_pod = lb4_to_pod(c.pkt.daddr);
+	stage_ct_lookup(&c, to_pod);
 	if (c.ct) {
 		c.verdict = c.dir == CT_DIR_FORWARD ? VERDICT_CT_FORWARD : VERDICT_CT_REPLY;
 		ct4_update(c.ct, c.pkt.proto, c.dir, c.pkt.tcp_flags, c.now);
+	} else if (to_pod) {
+		c.verdict = VERDICT_PASS_NO_SERVICE;
+		ret = TC_ACT_OK;
+		goto out;
 	} else {
 		ret = stage_service_lookup(&c);
 		if (ret == STAGE_NEXT)

@@ -99,7 +99,8 @@ int lb_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 
 	c.now = bpf_ktime_get_ns();
-	stage_ct_lookup(&c);
+	/* xdp_balances passed only packets to a frontend or to this node: never to a pod. */
+	stage_ct_lookup(&c, false);
 	if (!c.ct) {
 		ret = stage_service_lookup(&c);
 		if (ret == STAGE_NEXT)

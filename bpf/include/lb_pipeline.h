@@ -53,6 +53,32 @@ struct lb_ctx {
 	bool dsr_ok;                 /* this program can send a new flow by DSR (dsr.h) */
 };
 
+/* Whether an address lies inside the cluster CIDR, which must be configured. */
+static __always_inline bool lb4_in_cluster_cidr(__be32 addr)
+{
+	__u32 mask = cluster_cidr_len >= 32 ? ~0U : ~0U << (32 - cluster_cidr_len);
+
+	return (bpf_ntohl(addr) & mask) == (bpf_ntohl(cluster_cidr_ipv4) & mask);
+}
+
+/* Whether a client is the cluster's: a pod, the node itself, or anyone when no cluster CIDR is
+ * configured. */
+static __always_inline bool lb4_from_cluster(__be32 addr)
+{
+	return !cluster_cidr_len || addr == node_ipv4 || lb4_in_cluster_cidr(addr);
+}
+
+/* Whether a destination is a pod's address: inside a configured cluster CIDR, and not the
+ * node's. No frontend lies there (the control plane refuses a Service whose ClusterIP,
+ * externalIP or LoadBalancer address does, validate.ts), so a packet to a pod opens no flow and
+ * continues none as FORWARD: only a REPLY entry can match it (a pod's flow balanced here without
+ * SNAT). Most packets TC sees on a node are its pods' own traffic: this spares each one a cold
+ * conntrack bucket and two service lookups. */
+static __always_inline bool lb4_to_pod(__be32 daddr)
+{
+	return cluster_cidr_len && daddr != node_ipv4 && lb4_in_cluster_cidr(daddr);
+}
+
 /* ---- Stage: conntrack lookup ----------------------------------------------------------- *
  * The packet as a FORWARD key (client -> frontend), then as a REPLY key (backend -> client or
  * SNAT address). A dead FORWARD entry, or a finished one that a new SYN reopens, is replaced by
@@ -67,7 +93,7 @@ static __always_inline bool ct4_opens(__u8 proto, __u8 tcp_flags)
 	return proto == IPPROTO_TCP && (tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN;
 }
 
-static __always_inline void stage_ct_lookup(struct lb_ctx *c)
+static __always_inline void stage_ct_lookup(struct lb_ctx *c, bool to_pod)
 {
 	struct ct4_key *k = &c->key;
 	struct ct4_entry *e;
@@ -78,7 +104,7 @@ static __always_inline void stage_ct_lookup(struct lb_ctx *c)
 	k->dport = c->pkt.dport;
 	k->proto = c->pkt.proto;
 	k->dir = CT_DIR_FORWARD;
-	e = bpf_map_lookup_elem(&ct4, k);
+	e = to_pod ? NULL : bpf_map_lookup_elem(&ct4, k);
 	if (e) {
 		if (ct4_alive(e, c->now) && !ct4_reopens(e, k->proto, c->pkt.tcp_flags)) {
 			c->ct = e;
@@ -153,16 +179,6 @@ static __always_inline int stage_backend_select(struct lb_ctx *c)
  * Cluster), a ClusterIP flow from outside the cluster to another node, and hairpin (a pod
  * reaching itself through its service). Never for traffic policy Local: the client address is
  * kept. */
-static __always_inline bool lb4_from_cluster(__be32 addr)
-{
-	__u32 mask;
-
-	if (!cluster_cidr_len || addr == node_ipv4)
-		return true;
-	mask = cluster_cidr_len >= 32 ? ~0U : ~0U << (32 - cluster_cidr_len);
-	return (bpf_ntohl(addr) & mask) == (bpf_ntohl(cluster_cidr_ipv4) & mask);
-}
-
 static __always_inline int stage_nat_plan(struct lb_ctx *c)
 {
 	const struct lb4_backend *be = c->backend;

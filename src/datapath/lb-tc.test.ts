@@ -416,6 +416,24 @@ const cases: Case[] = [
     entry: null,
   },
   {
+    // The control plane refuses such a Service (validate.ts); the datapath does not look.
+    name: 'a frontend inside the cluster CIDR: never balanced (packets to pods skip the lookups)',
+    services: [
+      {
+        serviceId: 15,
+        frontend: { address: POD_B2, port: 80 },
+        flags: LbServiceFlag.LOADBALANCER,
+        backends: [{ id: 151, address: POD, port: 8080, local: true }],
+      },
+    ],
+    build: tcp('S'),
+    in: fromClient(80, POD_B2),
+    verdict: TcAction.OK,
+    out: null,
+    counted: ['PASS_NO_SERVICE'],
+    entry: null,
+  },
+  {
     name: 'a TCP RST to a frontend with no flow: passed untouched, no entry',
     services: [S.nodePortLocal],
     build: tcp('R'),
@@ -689,6 +707,22 @@ describe('lb_tc: per-packet load balancing at TC', () => {
         DELIVER_REDIRECT: 2,
         DELIVER_STACK: 1,
       });
+    });
+
+    it("a reply to a local pod's ClusterIP flow, addressed to the pod: found as a REPLY, reverse-translated", () => {
+      programService(obj, S.clusterIpRemote);
+      const client: Pkt = { src: POD, sport: 33000, dst: CLUSTER_IP, dport: 80 };
+      assert.equal(send('ingress', tcp('S')(client), 'p1').retval, TcAction.REDIRECT);
+      const backend: Pkt = { src: POD_B, sport: 8080, dst: POD, dport: 33000 };
+      const r = send('ingress', tcp('SA')(backend));
+      assert.equal(r.retval, TcAction.REDIRECT);
+      assertPacket(
+        r.data,
+        tcp('SA')(hop(backend, { src: CLUSTER_IP, sport: 80, eth: toPod })),
+        'to the pod, from the ClusterIP',
+      );
+      assert.equal(flow(forwardKey(client, TCP)).state, CtState.ESTABLISHED);
+      assert.deepEqual(counted(), { NEW_FLOW: 1, CT_REPLY: 1, DELIVER_REDIRECT: 2 });
     });
 
     it('a new SYN on a closed flow (port reuse) makes a new flow and retires the old REPLY entry', () => {
