@@ -150,10 +150,10 @@ describe('pps in a lab', () => {
   });
 });
 
-describe('xdp-fwd, the path ceiling, in a lab', () => {
+describe('xdp-fwd and xdp-fwd-ct, the path ceilings, in a lab', () => {
   const lab = ppsTestLab('sluice-pps-fwd-test-');
 
-  it('forwards at node 0 with XDP_TX, through node 1 to the backend, where it is counted', async () => {
+  it('forward at node 0 with XDP_TX, through node 1 to the backend, where it is counted', async () => {
     const l = await lab.up({ proxy: 'none', xdp: true });
     const notes: Record<string, string | number> = {};
     const ctx = {
@@ -172,5 +172,10 @@ describe('xdp-fwd, the path ceiling, in a lab', () => {
     // Node 0 sent at least what arrived (the note is rounded to a whole packet per second).
     assert.ok(Number(notes['node0-xdp-tx-pps']) >= Math.floor(got.pps), JSON.stringify(notes));
     assert.ok(Number(notes['node0-xdp-tx-err-pps']) >= 0, JSON.stringify(notes));
+    // xdp-fwd-ct, the tracking ceiling, in the same lab: its program takes xdp_fwd's place on
+    // fab0 (xdp_gen attach replaces it for the run) and delivers too.
+    const tracked = await measure('xdp-fwd-ct', l, 'new', { generator: 0, node: 0 }, 0.5, ctx);
+    assert.ok(tracked.pps !== undefined && tracked.pps > 0, `xdp-fwd-ct pps ${tracked.pps}`);
+    assert.ok(Number(notes['node0-xdp-tx-pps']) >= Math.floor(tracked.pps), JSON.stringify(notes));
   });
 });

@@ -23,6 +23,7 @@ export const XDP_GEN = join(
 export const GEN_OBJECT = join(BPF_OUTPUT_DIR, 'xdp_gen.bpf.o');
 export const COUNT_OBJECT = join(BPF_OUTPUT_DIR, 'xdp_count.bpf.o');
 export const BASELINE_OBJECT = join(BPF_OUTPUT_DIR, 'xdp_baseline.bpf.o');
+export const FWD_CT_OBJECT = join(BPF_OUTPUT_DIR, 'xdp_fwd_ct.bpf.o');
 
 /** Bytes per generated frame (bpf/include/pktgen.h). */
 export const FRAME_BYTES = 64;

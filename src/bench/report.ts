@@ -80,12 +80,14 @@ export const COMPARISONS: Readonly<Record<string, Comparison>> = {
   // ceiling and sluice's own TC path. "No drop from 1 to 10k services" spans two groups: see
   // docs/pps.md. xdp-tx is the interface's ceiling (its frames go straight back out); xdp-fwd
   // the path's (the least a NodePort forwarder does, its frames taking sluice-xdp's path to the
-  // backend): no program at node 0 delivers more on this path, so xdp-fwd's own ratio bounds
-  // every target's here, and 75% of it is the steady target's reading on the real path.
+  // backend), and 75% of it is the steady target's reading on the real path; xdp-fwd-ct the
+  // path's for a forwarder that tracks connections, as the conntrack shared between XDP
+  // and TC must (xdp-fwd plus a lookup per packet and an entry per new flow): no such program
+  // at node 0 delivers more on this path, so its own ratio bounds every sluice target's here.
   pps: {
     reference: 'iptables',
-    also: ['sluice-tc', 'xdp-tx', 'xdp-fwd'],
-    ceiling: 'xdp-fwd',
+    also: ['sluice-tc', 'xdp-tx', 'xdp-fwd', 'xdp-fwd-ct'],
+    ceiling: 'xdp-fwd-ct',
     targets: [
       { mode: 'sluice-xdp', metric: 'pps', percent: 800, params: { flows: 'new' } },
       { mode: 'sluice-xdp', metric: 'pps', percent: 400, params: { flows: 'steady' } },

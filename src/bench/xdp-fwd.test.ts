@@ -1,8 +1,9 @@
 /**
- * The path ceiling's program (bpf/xdp_baseline.c xdp_fwd) run by the kernel with
- * BPF_PROG_TEST_RUN: a frame for the NodePort leaves by XDP_TX as lb_xdp would send it to the
- * remote backend (byte for byte, so every checksum too); everything else passes untouched. And
- * the constants reach `xdp_gen attach` in the bytes the object's .rodata holds.
+ * The path ceilings' programs (bpf/xdp_baseline.c xdp_fwd, bpf/xdp_fwd_ct.c xdp_fwd_ct) run by
+ * the kernel with BPF_PROG_TEST_RUN: a frame for the NodePort leaves by XDP_TX as lb_xdp would
+ * send it to the remote backend (byte for byte, so every checksum too); everything else passes
+ * untouched. xdp_fwd_ct also writes an entry for a new flow and sends a known flow where its
+ * entry says. And the constants reach `xdp_gen attach` in the bytes the object's .rodata holds.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +15,9 @@ import type { PacketSpec } from '../packet/index.js';
 import { buildPacket } from '../packet/index.js';
 import { requireKernel } from '../testing/privileges.js';
 import type { FwdPath } from './xdp-fwd.js';
-import { macAsU64, xdpFwdAttachArgs, xdpFwdRodata, xdpFwdSpec } from './xdp-fwd.js';
+import { macAsU64, xdpFwdAttachArgs, xdpFwdCtSpec, xdpFwdRodata, xdpFwdSpec } from './xdp-fwd.js';
+import { CtDir } from '../datapath/lb-tc.js';
+import { IPPROTO } from '../datapath/lb.js';
 import { assertPacket } from '../testing/packets.js';
 
 const PATH: FwdPath = {
@@ -139,6 +142,84 @@ describe('xdp_fwd: the path ceiling (BPF_PROG_TEST_RUN)', () => {
       assert.equal(r.retval, XdpAction.PASS, what);
       assert.ok(r.data.equals(frame), `${what}: unchanged`);
     }
+  });
+});
+
+describe('xdp_fwd_ct: the path ceiling of a tracking balancer (BPF_PROG_TEST_RUN)', () => {
+  let obj: BpfObject<typeof xdpFwdCtSpec.maps> | undefined;
+  const loaded = (): BpfObject<typeof xdpFwdCtSpec.maps> => {
+    if (!obj) throw new Error('not loaded');
+    return obj;
+  };
+  const run = (frame: Buffer): TestRunResult =>
+    testRun(loaded().program('xdp_fwd_ct'), { data: frame });
+  const forwardKey = (sport: number) => ({
+    saddr: CLIENT,
+    daddr: PATH.node,
+    sport,
+    dport: PATH.nodePort,
+    proto: IPPROTO.UDP,
+    dir: CtDir.FORWARD,
+  });
+  const toNodePort = (sport: number): Buffer =>
+    buildPacket(udpFrame({ src: CLIENT, sport, dst: PATH.node, dport: PATH.nodePort }, IN_ETH));
+
+  before(() => {
+    requireKernel();
+    obj = loadObject(xdpFwdCtSpec, { rodata: xdpFwdRodata(PATH) });
+  });
+  after(() => obj?.close());
+
+  it("writes a new flow's entry and forwards it as xdp_fwd does", () => {
+    const ct4 = loaded().maps.ct4;
+    assert.equal(ct4.lookup(forwardKey(40123)), undefined);
+    const r = run(toNodePort(40123));
+    assert.equal(r.retval, XdpAction.TX);
+    assertPacket(
+      r.data,
+      udpFrame(
+        { src: PATH.node, sport: 40123, dst: PATH.backend, dport: PATH.backendPort, ttl: 63 },
+        OUT_ETH,
+      ),
+      'to the backend',
+    );
+    const e = ct4.lookup(forwardKey(40123));
+    assert.ok(e, 'the FORWARD entry');
+    assert.equal(e.client_addr, CLIENT);
+    assert.equal(e.frontend_port, PATH.nodePort);
+    assert.equal(e.backend_addr, PATH.backend);
+    assert.equal(e.backend_port, PATH.backendPort);
+    assert.ok(e.expires_ns > e.created_ns, 'a lifetime');
+    // One entry per flow: a second packet finds it and writes nothing more.
+    assert.equal(run(toNodePort(40123)).retval, XdpAction.TX);
+    assert.equal(ct4.lookupBatch().length, 1);
+  });
+
+  it('sends a known flow to the backend its entry names', () => {
+    const ct4 = loaded().maps.ct4;
+    run(toNodePort(40200));
+    const e = ct4.lookup(forwardKey(40200));
+    assert.ok(e);
+    ct4.update(forwardKey(40200), { ...e, backend_addr: '198.18.17.8', backend_port: 7002 });
+    const r = run(toNodePort(40200));
+    assert.equal(r.retval, XdpAction.TX);
+    assertPacket(
+      r.data,
+      udpFrame({ src: PATH.node, sport: 40200, dst: '198.18.17.8', dport: 7002, ttl: 63 }, OUT_ETH),
+      "to the entry's backend",
+    );
+  });
+
+  it('passes other traffic untouched and tracks none of it', () => {
+    const ct4 = loaded().maps.ct4;
+    ct4.clear();
+    const frame = buildPacket(
+      udpFrame({ src: CLIENT, sport: 1, dst: PATH.node, dport: 30702 }, IN_ETH),
+    );
+    const r = run(frame);
+    assert.equal(r.retval, XdpAction.PASS);
+    assert.ok(r.data.equals(frame), 'unchanged');
+    assert.equal(ct4.lookupBatch().length, 0);
   });
 });
 

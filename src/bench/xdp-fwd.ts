@@ -1,15 +1,17 @@
 /**
- * The path ceiling of `sluice bench pps` (mode `xdp-fwd`, docs/pps.md): bpf/xdp_baseline.c's
+ * The path ceilings of `sluice bench pps` (docs/pps.md). Mode `xdp-fwd`: bpf/xdp_baseline.c's
  * xdp_fwd on node 0's fab0 gives every IPv4 UDP frame for the NodePort lb_xdp's rewrite for the
  * one remote backend, with every lookup replaced by a constant from .rodata, and sends it on
- * with XDP_TX. This module turns the lab's facts into those constants: for the test's loader
+ * with XDP_TX. Mode `xdp-fwd-ct`: bpf/xdp_fwd_ct.c's xdp_fwd_ct, the same plus the least
+ * connection tracking does (a lookup per packet, an entry written per new flow). This module
+ * turns the lab's facts into those constants (the same for both): for the tests' loader
  * (LoadOptions.rodata) and for `xdp_gen attach --rodata NAME=HEX` (the bench), from one codec
  * each.
  */
 import type { Codec } from '../bpf/codec.js';
 import { be16, be32, encodeOne, u64 } from '../bpf/codec.js';
 import type { ObjectSpec } from '../bpf/object.js';
-import { ipv4ToNumber } from '../datapath/lb-tc.js';
+import { Ct4Entry, Ct4Key, ipv4ToNumber } from '../datapath/lb-tc.js';
 import type { LabTopology } from '../lab/topology/index.js';
 import { BenchError } from './errors.js';
 import { macOf } from './pktgen.js';
@@ -41,6 +43,14 @@ export const xdpFwdSpec = {
   file: 'xdp_baseline.bpf.o',
   maps: {},
   programs: ['xdp_fwd'],
+  rodata: RODATA,
+} as const satisfies ObjectSpec;
+
+/** xdp_fwd_ct.bpf.o: xdp_fwd's .rodata, and the conntrack map it writes. */
+export const xdpFwdCtSpec = {
+  file: 'xdp_fwd_ct.bpf.o',
+  maps: { ct4: { key: Ct4Key, value: Ct4Entry } },
+  programs: ['xdp_fwd_ct'],
   rodata: RODATA,
 } as const satisfies ObjectSpec;
 

@@ -48,6 +48,7 @@ describe('pps scenario', () => {
       'xdp-drop',
       'xdp-tx',
       'xdp-fwd',
+      'xdp-fwd-ct',
     ] as const) {
       assert.equal(unavailableReason(m), undefined);
     }
@@ -55,7 +56,9 @@ describe('pps scenario', () => {
     assert.equal(ppsScenario.modes[0], 'iptables');
   });
 
-  it('runs both ceilings: the interface (xdp-drop, xdp-tx) and the path (xdp-fwd)', () => {
-    for (const m of ['xdp-drop', 'xdp-tx', 'xdp-fwd']) assert.ok(ppsScenario.modes.includes(m), m);
+  it('runs the ceilings: the interface (xdp-drop, xdp-tx), the path (xdp-fwd, xdp-fwd-ct)', () => {
+    for (const m of ['xdp-drop', 'xdp-tx', 'xdp-fwd', 'xdp-fwd-ct']) {
+      assert.ok(ppsScenario.modes.includes(m), m);
+    }
   });
 });

@@ -26,7 +26,10 @@
  * counted there) and `xdp-tx` (swap MACs and XDP_TX at fab0; counted where the frames land,
  * the external namespace's eth0): the interface's ceilings; and `xdp-fwd`, the path's ceiling
  * (xdp_fwd at fab0: lb_xdp's rewrite for the one backend with constants for every lookup,
- * XDP_TX towards node 1; counted at the backend like sluice-xdp, in a lab prepared like its).
+ * XDP_TX towards node 1; counted at the backend like sluice-xdp, in a lab prepared like its);
+ * and `xdp-fwd-ct`, the path's ceiling for a balancer that tracks connections, as the issue's
+ * shared XDP/TC conntrack requires (xdp_fwd_ct: xdp_fwd plus one conntrack lookup per packet
+ * and one entry written per new flow, in xdp-fwd's lab).
  *
  * The global conntrack table (nf_conntrack_max, not settable per namespace) fills during `new`
  * runs of the kube-proxy modes; the kernel then evicts unreplied entries early, as it would on a
@@ -51,6 +54,7 @@ import {
   BASELINE_OBJECT,
   COUNT_OBJECT,
   FRAME_BYTES,
+  FWD_CT_OBJECT,
   GEN_OBJECT,
   NICE,
   XDP_GEN,
@@ -81,6 +85,7 @@ const ALL_MODES = [
   'xdp-drop',
   'xdp-tx',
   'xdp-fwd',
+  'xdp-fwd-ct',
 ] as const;
 export type Mode = (typeof ALL_MODES)[number];
 
@@ -179,6 +184,7 @@ const LAB_OF_MODE: Record<Mode, LabKind> = {
   'xdp-tx': { proxy: 'none', name: benchLabName('ppb') },
   // Its own lab: prepared for XDP as sluice-xdp's is (the interface ceilings' lab is not).
   'xdp-fwd': { proxy: 'none', name: benchLabName('ppf'), xdp: true },
+  'xdp-fwd-ct': { proxy: 'none', name: benchLabName('ppf'), xdp: true },
 };
 
 export function ppsManifests(services: number): object[] {
@@ -394,7 +400,7 @@ async function countingFor(mode: Mode, l: PpsLab): Promise<Counting> {
   if (mode === 'xdp-tx') {
     return { node: { object: BASELINE_OBJECT, prog: 'xdp_tx_swap' }, counter: 'external' };
   }
-  if (mode === 'xdp-fwd') {
+  if (mode === 'xdp-fwd' || mode === 'xdp-fwd-ct') {
     if (!l.fwdPath) {
       await refreshNeighbours(l); // the next hop's MAC comes from node 0's neighbour table
       const backend = l.lab.topology.pod(l.backendPod);
@@ -406,16 +412,17 @@ async function countingFor(mode: Mode, l: PpsLab): Promise<Counting> {
       );
     }
     const args = xdpFwdAttachArgs(l.fwdPath);
-    return {
-      node: { object: BASELINE_OBJECT, prog: 'xdp_fwd', args },
-      counter: { pod: l.backendPod },
-    };
+    const node =
+      mode === 'xdp-fwd'
+        ? { object: BASELINE_OBJECT, prog: 'xdp_fwd', args }
+        : { object: FWD_CT_OBJECT, prog: 'xdp_fwd_ct', args };
+    return { node, counter: { pod: l.backendPod } };
   }
   return { counter: { pod: l.backendPod } };
 }
 
 /** The modes whose program on node 0's fab0 sends packets on with XDP_TX. */
-const XDP_TX_MODES: readonly Mode[] = [...LB_XDP_MODES, 'xdp-tx', 'xdp-fwd'];
+const XDP_TX_MODES: readonly Mode[] = [...LB_XDP_MODES, 'xdp-tx', 'xdp-fwd', 'xdp-fwd-ct'];
 
 /**
  * Frames node 0's fab0 sent on with XDP_TX, from the veth's own counters (ethtool -S), whatever
@@ -691,7 +698,7 @@ function planFor(spec: PlanSpec, shared: Shared, modes: readonly Mode[]): Scenar
 }
 
 function checkBuilt(): void {
-  for (const f of [XDP_GEN, GEN_OBJECT, COUNT_OBJECT, BASELINE_OBJECT]) {
+  for (const f of [XDP_GEN, GEN_OBJECT, COUNT_OBJECT, BASELINE_OBJECT, FWD_CT_OBJECT]) {
     if (!existsSync(f)) {
       throw new BenchError(`${f} does not exist: build it with 'make -C bpf && make -C native'`);
     }
