@@ -223,6 +223,62 @@ describe('xdp_fwd_ct: the path ceiling of a tracking balancer (BPF_PROG_TEST_RUN
   });
 });
 
+describe("xdp_reply_check: the backend node's part of the tracking ceiling", () => {
+  let obj: BpfObject<typeof xdpFwdCtSpec.maps> | undefined;
+  before(() => {
+    requireKernel();
+    obj = loadObject(xdpFwdCtSpec, { rodata: xdpFwdRodata(PATH) });
+  });
+  after(() => obj?.close());
+
+  it('passes every frame untouched, whether it answers a tracked flow or not', () => {
+    if (!obj) throw new Error('not loaded');
+    const toPod = buildPacket(
+      udpFrame(
+        { src: PATH.node, sport: 40123, dst: PATH.backend, dport: PATH.backendPort },
+        IN_ETH,
+      ),
+    );
+    const fromPod = buildPacket(
+      udpFrame({ src: PATH.backend, sport: PATH.backendPort, dst: CLIENT, dport: 40123 }, IN_ETH),
+    );
+    obj.maps.ct4.update(
+      {
+        saddr: PATH.backend,
+        daddr: CLIENT,
+        sport: PATH.backendPort,
+        dport: 40123,
+        proto: IPPROTO.UDP,
+        dir: CtDir.REPLY,
+      },
+      {
+        expires_ns: 1n << 62n,
+        created_ns: 0n,
+        client_addr: CLIENT,
+        frontend_addr: PATH.node,
+        backend_addr: PATH.backend,
+        snat_addr: CLIENT,
+        client_port: 40123,
+        frontend_port: PATH.nodePort,
+        backend_port: PATH.backendPort,
+        snat_port: 40123,
+        rev_nat_id: 0,
+        backend_id: 0,
+        state: 0,
+        flags: 0,
+      },
+    );
+    for (const [what, frame] of [
+      ['no entry', toPod],
+      ['a REPLY entry', fromPod],
+    ] as const) {
+      const r = testRun(obj.program('xdp_reply_check'), { data: frame });
+      assert.equal(r.retval, XdpAction.PASS, what);
+      assert.ok(r.data.equals(frame), `${what}: unchanged`);
+    }
+  });
+});
+
 describe('xdp_fwd constants', () => {
   it('gives xdp_gen attach each .rodata value in memory order', () => {
     assert.deepEqual(xdpFwdAttachArgs(PATH), [

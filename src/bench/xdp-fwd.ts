@@ -3,7 +3,8 @@
  * xdp_fwd on node 0's fab0 gives every IPv4 UDP frame for the NodePort lb_xdp's rewrite for the
  * one remote backend, with every lookup replaced by a constant from .rodata, and sends it on
  * with XDP_TX. Mode `xdp-fwd-ct`: bpf/xdp_fwd_ct.c's xdp_fwd_ct, the same plus the least
- * connection tracking does (a lookup per packet, an entry written per new flow). This module
+ * connection tracking does (a lookup per packet, an entry written per new flow), and its
+ * xdp_reply_check on the backend's node (a lookup per packet). This module
  * turns the lab's facts into those constants (the same for both): for the tests' loader
  * (LoadOptions.rodata) and for `xdp_gen attach --rodata NAME=HEX` (the bench), from one codec
  * each.
@@ -46,11 +47,11 @@ export const xdpFwdSpec = {
   rodata: RODATA,
 } as const satisfies ObjectSpec;
 
-/** xdp_fwd_ct.bpf.o: xdp_fwd's .rodata, and the conntrack map it writes. */
+/** xdp_fwd_ct.bpf.o: xdp_fwd's .rodata, and the conntrack map its programs use. */
 export const xdpFwdCtSpec = {
   file: 'xdp_fwd_ct.bpf.o',
   maps: { ct4: { key: Ct4Key, value: Ct4Entry } },
-  programs: ['xdp_fwd_ct'],
+  programs: ['xdp_fwd_ct', 'xdp_reply_check'],
   rodata: RODATA,
 } as const satisfies ObjectSpec;
 

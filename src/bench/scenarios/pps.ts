@@ -29,7 +29,8 @@
  * XDP_TX towards node 1; counted at the backend like sluice-xdp, in a lab prepared like its);
  * and `xdp-fwd-ct`, the path's ceiling for a balancer that tracks connections, as the issue's
  * shared XDP/TC conntrack requires (xdp_fwd_ct: xdp_fwd plus one conntrack lookup per packet
- * and one entry written per new flow, in xdp-fwd's lab).
+ * and one entry written per new flow; at node 1's fab0 xdp_reply_check, the one lookup a node
+ * makes of a packet to its pod, in case it answers a flow it translated; in xdp-fwd's lab).
  *
  * The global conntrack table (nf_conntrack_max, not settable per namespace) fills during `new`
  * runs of the kube-proxy modes; the kernel then evicts unreplied entries early, as it would on a
@@ -389,6 +390,8 @@ export function placementCpus(placement: Placement, nodeCpu: number, cpuCount: n
 interface Counting {
   /** The program this mode puts on node 0's fab0 (with its xdp_gen attach options). */
   node?: { object: string; prog: string; args?: string[] };
+  /** The program this mode puts on the backend's node's fab0. */
+  backendNode?: { object: string; prog: string };
   counter: 'node' | 'external' | { pod: string };
 }
 
@@ -412,11 +415,17 @@ async function countingFor(mode: Mode, l: PpsLab): Promise<Counting> {
       );
     }
     const args = xdpFwdAttachArgs(l.fwdPath);
-    const node =
-      mode === 'xdp-fwd'
-        ? { object: BASELINE_OBJECT, prog: 'xdp_fwd', args }
-        : { object: FWD_CT_OBJECT, prog: 'xdp_fwd_ct', args };
-    return { node, counter: { pod: l.backendPod } };
+    if (mode === 'xdp-fwd') {
+      return {
+        node: { object: BASELINE_OBJECT, prog: 'xdp_fwd', args },
+        counter: { pod: l.backendPod },
+      };
+    }
+    return {
+      node: { object: FWD_CT_OBJECT, prog: 'xdp_fwd_ct', args },
+      backendNode: { object: FWD_CT_OBJECT, prog: 'xdp_reply_check' },
+      counter: { pod: l.backendPod },
+    };
   }
   return { counter: { pod: l.backendPod } };
 }
@@ -530,6 +539,17 @@ export async function measure(
           how.node.object,
           how.node.prog,
           how.node.args,
+        ),
+      );
+    }
+    if (how.backendNode) {
+      attached.push(
+        await XdpAttachment.attach(
+          topo,
+          { target: { node: topo.pod(l.backendPod).node } },
+          'fab0',
+          how.backendNode.object,
+          how.backendNode.prog,
         ),
       );
     }
