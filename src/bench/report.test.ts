@@ -349,4 +349,17 @@ describe('renderReport: the path ceiling of pps', () => {
   it('is prettier-formatted', async () => {
     assert.equal(await format(md, { parser: 'markdown', printWidth: 100 }), md);
   });
+  it('falls back to the looser ceiling in results where the tighter did not run', () => {
+    const older = renderReport({
+      ...results,
+      results: [
+        row('iptables', [50e3, 46e3, 55e3]),
+        row('sluice-xdp', [110e3, 100e3, 120e3]),
+        row('xdp-fwd', [150e3, 140e3, 160e3]),
+      ],
+    });
+    const target = tableRow(older, 'pps', 'sluice-xdp').at(-1) ?? '';
+    assert.match(target, /^>= 400%: not met \(xdp-fwd 300%: out of reach here\)/);
+    assert.match(older, /Where xdp-fwd-ct did not run, the next of xdp-fwd that did\./);
+  });
 });

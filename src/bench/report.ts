@@ -25,11 +25,13 @@ export interface Comparison {
   /** More modes every mode is also compared with, each in its own column (no targets). */
   readonly also?: readonly string[];
   /**
-   * The mode that bounds what any mode can reach where it ran (a ceiling): each target's cell
-   * also gives the ceiling's own percentage of the same reference, and says "out of reach here"
-   * when even the ceiling's best pairing of runs falls short of the target.
+   * The modes that bound what any mode can reach where they ran (ceilings), tightest first: each
+   * target's cell also gives the first of them that ran in its group, its own percentage of
+   * the same reference, and says "out of reach here" when even the ceiling's best pairing of
+   * runs falls short of the target. (Results from before a tighter ceiling existed keep the
+   * looser one.)
    */
-  readonly ceiling?: string;
+  readonly ceilings?: readonly string[];
 }
 
 /** What each scenario is compared against. Scenarios not listed get no ratio column. */
@@ -87,7 +89,7 @@ export const COMPARISONS: Readonly<Record<string, Comparison>> = {
   pps: {
     reference: 'iptables',
     also: ['sluice-tc', 'xdp-tx', 'xdp-fwd', 'xdp-fwd-ct'],
-    ceiling: 'xdp-fwd-ct',
+    ceilings: ['xdp-fwd-ct', 'xdp-fwd'],
     targets: [
       { mode: 'sluice-xdp', metric: 'pps', percent: 800, params: { flows: 'new' } },
       { mode: 'sluice-xdp', metric: 'pps', percent: 400, params: { flows: 'steady' } },
@@ -287,9 +289,9 @@ function renderGroup(rows: readonly ResultRow[], comparison: Comparison | undefi
             const what = t.against ? ` of ${t.against}` : '';
             if (!of || of === row) return `>= ${t.percent}%${what}: no ${t.against ?? 'reference'}`;
             const status = `>= ${t.percent}%${what}: ${targetStatus(row, of, t.percent)}`;
-            const ceiling = comparison.ceiling
-              ? rows.find((r) => r.metric === metric && r.mode === comparison.ceiling)
-              : undefined;
+            const ceiling = (comparison.ceilings ?? [])
+              .map((c) => rows.find((r) => r.metric === metric && r.mode === c))
+              .find((r) => r !== undefined);
             if (!ceiling || ceiling === of || ceiling === row) return status;
             return `${status} (${ceilingReach(ceiling, of, t.percent)})`;
           })
@@ -343,12 +345,16 @@ function explainComparison(comparison: Comparison): string {
       'otherwise.',
     );
   }
-  if (comparison.ceiling) {
+  const [ceiling, ...looser] = comparison.ceilings ?? [];
+  if (ceiling) {
     lines.push(
-      `In parentheses: ${comparison.ceiling}'s own median percentage of the same reference, the`,
+      `In parentheses: the ceiling ${ceiling}'s own median percentage of the same reference, the`,
       'most any mode can reach here; "out of reach here" when even its best pairing of runs',
       'misses the target, "noise" when its own spread straddles the target.',
     );
+    if (looser.length > 0) {
+      lines.push(`Where ${ceiling} did not run, the next of ${looser.join(', ')} that did.`);
+    }
   }
   return lines.join('\n');
 }
