@@ -26,17 +26,12 @@ int xdp_fwd_ct(struct xdp_md *ctx)
 	void *data_end = ctx_data_end(ctx);
 	struct ipv4_packet p;
 	struct ct4_entry fresh = {};
-	struct ct4_key key = {};
+	struct ct4_key key;
 	struct ct4_entry *e;
 
 	if (parse_ipv4(data, data_end, data_end - data, false, &p) != PARSE_OK || !xdp_fwd_match(&p))
 		return XDP_PASS;
-	key.saddr = p.saddr;
-	key.daddr = p.daddr;
-	key.sport = p.sport;
-	key.dport = p.dport;
-	key.proto = p.proto;
-	key.dir = CT_DIR_FORWARD;
+	ct4_packet_key(&p, CT_DIR_FORWARD, &key);
 	e = bpf_map_lookup_elem(&ct4, &key);
 	if (e)
 		return xdp_fwd_send(ctx, &p, e->backend_addr, e->backend_port);
@@ -63,17 +58,12 @@ int xdp_reply_check(struct xdp_md *ctx)
 	void *data = ctx_data(ctx);
 	void *data_end = ctx_data_end(ctx);
 	struct ipv4_packet p;
-	struct ct4_key key = {};
+	struct ct4_key key;
 
 	if (parse_ipv4(data, data_end, data_end - data, false, &p) != PARSE_OK ||
 	    (p.proto != IPPROTO_UDP && p.proto != IPPROTO_TCP))
 		return XDP_PASS;
-	key.saddr = p.saddr;
-	key.daddr = p.daddr;
-	key.sport = p.sport;
-	key.dport = p.dport;
-	key.proto = p.proto;
-	key.dir = CT_DIR_REPLY;
+	ct4_packet_key(&p, CT_DIR_REPLY, &key);
 	/* Found or not, the packet passes (this lab's backend never answers): what the ceiling
 	 * pays is the lookup. */
 	bpf_map_lookup_elem(&ct4, &key);

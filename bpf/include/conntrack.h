@@ -111,6 +111,18 @@ static __always_inline __u64 ct4_timeout_ns(__u8 proto, __u8 state)
 	return (__u64)s * NSEC_PER_SEC;
 }
 
+/* The key of a packet as it arrives, looked up as direction dir: its own addresses and ports. */
+static __always_inline void ct4_packet_key(const struct ipv4_packet *p, __u8 dir, struct ct4_key *k)
+{
+	k->saddr = p->saddr;
+	k->daddr = p->daddr;
+	k->sport = p->sport;
+	k->dport = p->dport;
+	k->proto = p->proto;
+	k->dir = dir;
+	k->pad[0] = k->pad[1] = 0;
+}
+
 static __always_inline void ct4_forward_key(const struct ct4_entry *e, __u8 proto, struct ct4_key *k)
 {
 	k->saddr = e->client_addr;

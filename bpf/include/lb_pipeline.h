@@ -98,12 +98,7 @@ static __always_inline void stage_ct_lookup(struct lb_ctx *c, bool to_pod)
 	struct ct4_key *k = &c->key;
 	struct ct4_entry *e;
 
-	k->saddr = c->pkt.saddr;
-	k->daddr = c->pkt.daddr;
-	k->sport = c->pkt.sport;
-	k->dport = c->pkt.dport;
-	k->proto = c->pkt.proto;
-	k->dir = CT_DIR_FORWARD;
+	ct4_packet_key(&c->pkt, CT_DIR_FORWARD, k);
 	e = to_pod ? NULL : bpf_map_lookup_elem(&ct4, k);
 	if (e) {
 		if (ct4_alive(e, c->now) && !ct4_reopens(e, k->proto, c->pkt.tcp_flags)) {

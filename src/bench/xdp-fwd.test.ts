@@ -221,18 +221,8 @@ describe('xdp_fwd_ct: the path ceiling of a tracking balancer (BPF_PROG_TEST_RUN
     assert.ok(r.data.equals(frame), 'unchanged');
     assert.equal(ct4.lookupBatch().length, 0);
   });
-});
 
-describe("xdp_reply_check: the backend node's part of the tracking ceiling", () => {
-  let obj: BpfObject<typeof xdpFwdCtSpec.maps> | undefined;
-  before(() => {
-    requireKernel();
-    obj = loadObject(xdpFwdCtSpec, { rodata: xdpFwdRodata(PATH) });
-  });
-  after(() => obj?.close());
-
-  it('passes every frame untouched, whether it answers a tracked flow or not', () => {
-    if (!obj) throw new Error('not loaded');
+  it("xdp_reply_check (the backend's node) passes every frame untouched, tracked or not", () => {
     const toPod = buildPacket(
       udpFrame(
         { src: PATH.node, sport: 40123, dst: PATH.backend, dport: PATH.backendPort },
@@ -242,7 +232,7 @@ describe("xdp_reply_check: the backend node's part of the tracking ceiling", () 
     const fromPod = buildPacket(
       udpFrame({ src: PATH.backend, sport: PATH.backendPort, dst: CLIENT, dport: 40123 }, IN_ETH),
     );
-    obj.maps.ct4.update(
+    loaded().maps.ct4.update(
       {
         saddr: PATH.backend,
         daddr: CLIENT,
@@ -272,7 +262,7 @@ describe("xdp_reply_check: the backend node's part of the tracking ceiling", () 
       ['no entry', toPod],
       ['a REPLY entry', fromPod],
     ] as const) {
-      const r = testRun(obj.program('xdp_reply_check'), { data: frame });
+      const r = testRun(loaded().program('xdp_reply_check'), { data: frame });
       assert.equal(r.retval, XdpAction.PASS, what);
       assert.ok(r.data.equals(frame), `${what}: unchanged`);
     }
