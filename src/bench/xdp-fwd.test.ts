@@ -51,6 +51,14 @@ function udpFrame(
 const IN_ETH = { src: CLIENT_MAC, dst: PATH.nodeMac };
 const OUT_ETH = { src: PATH.nodeMac, dst: PATH.nextHopMac };
 
+/** The client's frame to the NodePort from `sport`. */
+const toNodePort = (sport: number): Buffer =>
+  buildPacket(udpFrame({ src: CLIENT, sport, dst: PATH.node, dport: PATH.nodePort }, IN_ETH));
+
+/** What the ceilings send on for it: to the backend, from node 0 keeping the port, TTL - 1. */
+const toBackend = (sport: number): PacketSpec =>
+  udpFrame({ src: PATH.node, sport, dst: PATH.backend, dport: PATH.backendPort, ttl: 63 }, OUT_ETH);
+
 describe('xdp_fwd: the path ceiling (BPF_PROG_TEST_RUN)', () => {
   let obj: BpfObject<typeof xdpFwdSpec.maps> | undefined;
   const run = (frame: Buffer): TestRunResult => {
@@ -65,20 +73,11 @@ describe('xdp_fwd: the path ceiling (BPF_PROG_TEST_RUN)', () => {
   after(() => obj?.close());
 
   it('sends a frame for the NodePort to the backend: DNAT, SNAT keeping the port, TTL, MACs', () => {
-    const input = buildPacket(
-      udpFrame({ src: CLIENT, sport: 40123, dst: PATH.node, dport: PATH.nodePort }, IN_ETH),
-    );
+    const input = toNodePort(40123);
     assert.equal(input.length, 64);
     const r = run(input);
     assert.equal(r.retval, XdpAction.TX);
-    assertPacket(
-      r.data,
-      udpFrame(
-        { src: PATH.node, sport: 40123, dst: PATH.backend, dport: PATH.backendPort, ttl: 63 },
-        OUT_ETH,
-      ),
-      'to the backend',
-    );
+    assertPacket(r.data, toBackend(40123), 'to the backend');
   });
 
   it('keeps a UDP checksum of 0 (none) as 0', () => {
@@ -161,8 +160,6 @@ describe('xdp_fwd_ct: the path ceiling of a tracking balancer (BPF_PROG_TEST_RUN
     proto: IPPROTO.UDP,
     dir: CtDir.FORWARD,
   });
-  const toNodePort = (sport: number): Buffer =>
-    buildPacket(udpFrame({ src: CLIENT, sport, dst: PATH.node, dport: PATH.nodePort }, IN_ETH));
 
   before(() => {
     requireKernel();
@@ -175,14 +172,7 @@ describe('xdp_fwd_ct: the path ceiling of a tracking balancer (BPF_PROG_TEST_RUN
     assert.equal(ct4.lookup(forwardKey(40123)), undefined);
     const r = run(toNodePort(40123));
     assert.equal(r.retval, XdpAction.TX);
-    assertPacket(
-      r.data,
-      udpFrame(
-        { src: PATH.node, sport: 40123, dst: PATH.backend, dport: PATH.backendPort, ttl: 63 },
-        OUT_ETH,
-      ),
-      'to the backend',
-    );
+    assertPacket(r.data, toBackend(40123), 'to the backend');
     const e = ct4.lookup(forwardKey(40123));
     assert.ok(e, 'the FORWARD entry');
     assert.equal(e.client_addr, CLIENT);
