@@ -3,7 +3,8 @@
  * the kernel with BPF_PROG_TEST_RUN: a frame for the NodePort leaves by XDP_TX as lb_xdp would
  * send it to the remote backend (byte for byte, so every checksum too); everything else passes
  * untouched. xdp_fwd_ct also writes an entry for a new flow and sends a known flow where its
- * entry says. And the constants reach `xdp_gen attach` in the bytes the object's .rodata holds.
+ * entry says; its partner at the backend's node, xdp_reply_check, passes every frame as it
+ * came. And the constants reach `xdp_gen attach` in the bytes the object's .rodata holds.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
